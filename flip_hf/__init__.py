@@ -1,0 +1,41 @@
+"""flip_hf: FLIP (RecSys'24) — fine-grained alignment of ID-based CTR models and language models."""
+
+__version__ = "0.1.0"
+
+from .collator import DataCollatorForCTR, DataCollatorForFlipPretraining
+from .configuration_flip import FlipConfig
+from .data import field_names_of, list_datasets, load_ctr_dataset
+from .id_models import build_id_model, list_id_models
+from .metrics import compute_ctr_metrics, ctr_metrics
+from .modeling_flip import (
+    FlipCTROutput,
+    FlipForCTR,
+    FlipForPretraining,
+    FlipPretrainingOutput,
+    FlipPreTrainedModel,
+    register_auto_classes,
+)
+from .plm import default_plm_path
+from .tokenization_flip import FlipTabularTokenizer
+
+register_auto_classes()
+
+__all__ = [
+    "FlipConfig",
+    "FlipForCTR",
+    "FlipForPretraining",
+    "FlipPreTrainedModel",
+    "FlipCTROutput",
+    "FlipPretrainingOutput",
+    "FlipTabularTokenizer",
+    "DataCollatorForCTR",
+    "DataCollatorForFlipPretraining",
+    "load_ctr_dataset",
+    "list_datasets",
+    "field_names_of",
+    "build_id_model",
+    "list_id_models",
+    "compute_ctr_metrics",
+    "ctr_metrics",
+    "default_plm_path",
+]

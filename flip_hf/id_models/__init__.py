@@ -1,0 +1,46 @@
+"""The ID-based CTR model zoo of FLIP's paper (AFM, PNN, Wide&Deep, DCN, DeepFM,
+xDeepFM, AFN, AutoInt, DCNv2).
+
+Every model maps ``(B, F)`` global feature ids to an instance representation
+``(B, model.output_dim)``; the prediction layer (``Linear(output_dim, 1)``) belongs to
+the caller. Importing this package registers all models::
+
+    from flip_hf.id_models import build_id_model
+    model = build_id_model("dcnv2", num_fields=8, feature_vocab_size=16851)
+"""
+
+from .layers import IDModelBase
+from .registry import (ID_MODEL_REGISTRY, build_id_model, build_id_model_from_config,
+                       get_id_model_class,
+                       list_id_models, register_id_model, resolve_id_model_name)
+
+# model modules: importing them registers them
+from .afm import AFM
+from .pnn import PNN
+from .wide_deep import WideDeep
+from .dcn import DCN
+from .deepfm import DeepFM
+from .xdeepfm import XDeepFM
+from .afn import AFN
+from .autoint import AutoInt
+from .dcnv2 import DCNv2
+
+__all__ = [
+    "IDModelBase",
+    "ID_MODEL_REGISTRY",
+    "register_id_model",
+    "build_id_model",
+    "build_id_model_from_config",
+    "list_id_models",
+    "get_id_model_class",
+    "resolve_id_model_name",
+    "AFM",
+    "PNN",
+    "WideDeep",
+    "DCN",
+    "DeepFM",
+    "XDeepFM",
+    "AFN",
+    "AutoInt",
+    "DCNv2",
+]

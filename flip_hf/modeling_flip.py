@@ -1,0 +1,407 @@
+"""FLIP models: `FlipForPretraining` (modality alignment) and `FlipForCTR` (finetuning / serving).
+
+Both hold the two encoders under the same names, ``id_model`` (a model of the ID zoo) and
+``text_model`` (any AutoModel text encoder), so a `FlipForCTR` loads the aligned encoders
+straight from a `FlipForPretraining` checkpoint; the pretraining heads are dropped silently.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from transformers import AutoConfig, AutoModel, PreTrainedModel
+from transformers import initialization as init
+from transformers.utils import ModelOutput
+
+from .configuration_flip import FlipConfig
+from .id_models import IDModelBase, build_id_model, get_id_model_class
+from .plm import default_plm_path
+from .pretraining_heads import ContrastiveHead, MaskedLanguageHead, MaskedTabularHead
+
+
+# ---------------------------------------------------------------------------------------- outputs
+@dataclass
+class FlipCTROutput(ModelOutput):
+    """Output of `FlipForCTR`.
+
+    loss: BCE (joint mode: the sum of the three BCE terms of SPEC section 4).
+    logits: (B,) click logit; sigmoid gives the click probability.
+    id_logits / plm_logits: (B,) the single-side logits (joint mode).
+    alpha: the learnt weight of the ID side, in [0, 1] (joint mode).
+    """
+
+    loss: torch.FloatTensor | None = None
+    logits: torch.FloatTensor | None = None
+    id_logits: torch.FloatTensor | None = None
+    plm_logits: torch.FloatTensor | None = None
+    alpha: torch.FloatTensor | None = None
+
+
+@dataclass
+class FlipPretrainingOutput(ModelOutput):
+    """Output of `FlipForPretraining`: the total loss and each objective's part (0 when switched off)."""
+
+    loss: torch.FloatTensor | None = None
+    mlm_loss: torch.FloatTensor | None = None
+    mtm_loss: torch.FloatTensor | None = None
+    icl_loss: torch.FloatTensor | None = None
+    text_embeds: torch.FloatTensor | None = None
+    tab_embeds: torch.FloatTensor | None = None
+
+
+# ---------------------------------------------------------------------------------------- base
+def _build_id_model(config: FlipConfig) -> IDModelBase:
+    """The configured ID model; shared hyperparameters are passed where the model takes them."""
+    if config.feature_vocab_size is None or not config.field_names:
+        raise ValueError(
+            "FlipConfig has no tabular side (field_names / feature_vocab_size): "
+            "build it with FlipConfig.from_tokenizer(tokenizer)."
+        )
+    accepted = inspect.signature(get_id_model_class(config.id_model).__init__).parameters
+    shared = {
+        "embedding_dim": config.id_embedding_dim,
+        "mlp_hidden_sizes": tuple(config.id_mlp_hidden_sizes),
+        "dropout": config.id_dropout,
+    }
+    kwargs = {k: v for k, v in shared.items() if k in accepted}
+    kwargs.update(config.id_model_kwargs or {})
+    return build_id_model(config.id_model, len(config.field_names), config.feature_vocab_size, **kwargs)
+
+
+def _strip_pooler(text_model: nn.Module) -> nn.Module:
+    """FLIP reads [CLS] and token states only; an unused pooler would break DDP and waste time."""
+    if getattr(text_model, "pooler", None) is not None:
+        text_model.pooler = None
+    return text_model
+
+
+def _load_text_encoder(plm_path: str | os.PathLike | None, **kwargs: Any) -> PreTrainedModel:
+    path = str(plm_path or default_plm_path())
+    try:
+        model = AutoModel.from_pretrained(path, add_pooling_layer=False, **kwargs)
+    except TypeError:  # encoders without a pooler option
+        model = AutoModel.from_pretrained(path, **kwargs)
+    return _strip_pooler(model)
+
+
+class FlipPreTrainedModel(PreTrainedModel):
+    """Weight init, config class and the shared encoder plumbing of the FLIP models."""
+
+    config_class = FlipConfig
+    config: FlipConfig
+    base_model_prefix = "flip"
+    main_input_name = "feature_ids"
+    supports_gradient_checkpointing = True
+    _supports_sdpa = True
+
+    @torch.no_grad()
+    def _init_weights(self, module: nn.Module) -> None:
+        super()._init_weights(module)
+        if isinstance(module, IDModelBase):
+            # the ID zoo's own scheme (small embeddings, default Linear init), unless loaded
+            if not any(getattr(p, "_is_hf_initialized", False) for p in module.parameters()):
+                module.init_weights()
+        elif isinstance(module, FlipForCTR) and module.config.mode == "joint":
+            a = min(max(module.config.alpha_init, 1e-4), 1 - 1e-4)
+            init.constant_(module.alpha_logit, math.log(a / (1 - a)))
+        elif isinstance(module, MaskedTabularHead):
+            module.reset_parameters()
+
+    # -- encoders ----------------------------------------------------------------------------
+    def _init_encoders(self, config: FlipConfig, text_model: nn.Module | None, need_id: bool, need_text: bool):
+        self.id_model = _build_id_model(config) if need_id else None
+        self.text_model = None
+        if need_text:
+            if text_model is None:
+                if config.text_config is None:
+                    raise ValueError(f"mode={config.mode!r} needs a text encoder but FlipConfig.text_config is None.")
+                text_model = AutoModel.from_config(config.text_config)
+            self.text_model = _strip_pooler(text_model)
+            config.text_config = self.text_model.config
+
+    def encode_text(self, input_ids, attention_mask=None, token_type_ids=None) -> torch.Tensor:
+        """Last-layer hidden states (B, L, D_text) of the text encoder."""
+        kwargs = {"input_ids": input_ids, "attention_mask": attention_mask}
+        if token_type_ids is not None:
+            kwargs["token_type_ids"] = token_type_ids
+        return self.text_model(**kwargs).last_hidden_state
+
+    @classmethod
+    def from_text_pretrained(
+        cls,
+        plm_path: str | os.PathLike | None = None,
+        tokenizer: Any = None,
+        id_model: str = "dcnv2",
+        **config_overrides: Any,
+    ):
+        """Build the model around a pretrained text encoder (default: the packaged MiniLM).
+
+        The encoder's weights are kept as loaded; the ID model and the new heads are initialised.
+        ``tokenizer`` (a `FlipTabularTokenizer`) supplies the tabular side.
+        """
+        if tokenizer is None:
+            raise ValueError("from_text_pretrained needs the FlipTabularTokenizer of the data (tokenizer=...).")
+        text_model = _load_text_encoder(plm_path)
+        config = FlipConfig.from_tokenizer(tokenizer, text_config=text_model.config, id_model=id_model, **config_overrides)
+        config.check_tokenizer(tokenizer)
+        return cls(config, text_model=text_model)
+
+
+# ---------------------------------------------------------------------------------------- CTR
+class FlipForCTR(FlipPreTrainedModel):
+    """CTR prediction head(s) over the FLIP encoders (SPEC section 4).
+
+    ``config.mode``:
+      * ``"joint"`` (FLIP): ``σ(α·Linear_ID(v) + (1-α)·Linear_PLM(w_1))``, α = σ(a) ∈ [0, 1] learnt;
+        loss = BCE(joint) + BCE(ID) + BCE(PLM).
+      * ``"id"`` (FLIP_ID, or the plain ID baseline when not pretrained): ID model + Linear_ID.
+        Holds no text encoder: it saves, loads and serves without a language model.
+      * ``"plm"`` (FLIP_PLM): text encoder + Linear_PLM on the [CLS] state.
+
+    ``FlipForCTR.from_pretrained(pretraining_checkpoint, mode="id")`` picks the mode at load time.
+    """
+
+    _keys_to_ignore_on_load_unexpected = [r"^mlm_head\.", r"^mtm_head\.", r"^icl_head\.", r"^feature_counts$"]
+
+    def __init__(self, config: FlipConfig, text_model: nn.Module | None = None):
+        super().__init__(config)
+        mode = config.mode
+        self._init_encoders(config, text_model, need_id=mode in ("id", "joint"), need_text=mode in ("plm", "joint"))
+        self.id_head = nn.Linear(self.id_model.output_dim, 1) if self.id_model is not None else None
+        self.plm_head = nn.Linear(self.text_model.config.hidden_size, 1) if self.text_model is not None else None
+        if mode == "joint":
+            self.alpha_logit = nn.Parameter(torch.zeros(()))
+        ignore = list(self._keys_to_ignore_on_load_unexpected)
+        if self.text_model is None:
+            ignore.append(r"^text_model\.")
+        if self.id_model is None:
+            ignore.append(r"^id_model\.")
+        self._keys_to_ignore_on_load_unexpected = ignore
+        if "FlipForPretraining" in (config.architectures or []):
+            # finetuning starts from a pretraining checkpoint: the CTR heads are new by design
+            self._keys_to_ignore_on_load_missing = [r"^id_head\.", r"^plm_head\.", r"^alpha_logit$"]
+        self.post_init()
+
+    @property
+    def alpha(self) -> torch.Tensor | None:
+        return torch.sigmoid(self.alpha_logit) if self.config.mode == "joint" else None
+
+    def forward(
+        self,
+        feature_ids: torch.LongTensor | None = None,
+        input_ids: torch.LongTensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        token_type_ids: torch.LongTensor | None = None,
+        labels: torch.Tensor | None = None,
+        **unused: Any,
+    ) -> FlipCTROutput:
+        mode = self.config.mode
+        id_logits = plm_logits = alpha = None
+        if self.id_model is not None:
+            if feature_ids is None:
+                raise ValueError(f"mode={mode!r} needs feature_ids (the tabular view).")
+            id_logits = self.id_head(self.id_model(feature_ids)).squeeze(-1)
+        if self.text_model is not None:
+            if input_ids is None:
+                raise ValueError(f"mode={mode!r} needs input_ids (the text view).")
+            cls_state = self.encode_text(input_ids, attention_mask, token_type_ids)[:, 0]
+            plm_logits = self.plm_head(cls_state).squeeze(-1)
+        if mode == "joint":
+            alpha = self.alpha
+            logits = alpha * id_logits + (1 - alpha) * plm_logits
+        else:
+            logits = id_logits if mode == "id" else plm_logits
+        loss = None
+        if labels is not None:
+            target = labels.to(logits.dtype).view(-1)
+            loss = F.binary_cross_entropy_with_logits(logits, target)
+            if mode == "joint":
+                loss = (
+                    loss
+                    + F.binary_cross_entropy_with_logits(id_logits, target)
+                    + F.binary_cross_entropy_with_logits(plm_logits, target)
+                )
+        if mode != "joint":
+            id_logits = plm_logits = None
+        else:
+            alpha = alpha.expand_as(logits)  # per row, so Trainer can concatenate eval batches
+        return FlipCTROutput(loss=loss, logits=logits, id_logits=id_logits, plm_logits=plm_logits, alpha=alpha)
+
+    @torch.no_grad()
+    def predict_proba(self, rows: Any, tokenizer: Any, batch_size: int = 1024) -> torch.Tensor:
+        """Click probabilities (N,) for raw rows (dict, list of dicts, DataFrame), batched, no grad.
+
+        Unseen and missing values map to their field's unknown id and the text "unknown".
+        """
+        from .tokenization_flip import _rows_to_columns
+
+        self.config.check_tokenizer(tokenizer)
+        columns = _rows_to_columns(rows)
+        n = len(next(iter(columns.values()))) if columns else 0
+        if n == 0:
+            raise ValueError("predict_proba got no rows.")
+        was_training = self.training
+        self.eval()
+        device = next(self.parameters()).device
+        out = []
+        need_text = self.text_model is not None
+        for start in range(0, n, batch_size):
+            chunk = {k: list(v[start : start + batch_size]) for k, v in columns.items()}
+            enc = tokenizer(chunk, text=need_text, padding=True, return_tensors="pt")
+            enc.pop("token_field_ids", None)
+            enc.pop("label", None)
+            logits = self(**{k: v.to(device) for k, v in enc.items()}).logits
+            out.append(torch.sigmoid(logits.float()).cpu())
+        self.train(was_training)
+        return torch.cat(out)
+
+
+# ---------------------------------------------------------------------------------------- pretraining
+class FlipForPretraining(FlipPreTrainedModel):
+    """FLIP modality-alignment pretraining (SPEC section 3): MLM with tabular help, MTM with text
+    help (NCE), and instance-level contrastive learning, with the ablation switches of Table VII.
+
+    Inputs come from `DataCollatorForFlipPretraining`: the clean views (``input_ids``,
+    ``attention_mask``, ``feature_ids``), the corrupted views (``masked_input_ids``,
+    ``masked_feature_ids``) and the targets (``mlm_labels``: original token at masked positions,
+    -100 elsewhere; ``mtm_mask``: B x F bool of masked fields).
+    """
+
+    def __init__(self, config: FlipConfig, text_model: nn.Module | None = None):
+        super().__init__(config)
+        self._init_encoders(config, text_model, need_id=True, need_text=True)
+        d_text = self.text_model.config.hidden_size
+        d_tab = self.id_model.output_dim
+        joint = config.joint_reconstruction
+        self.mlm_head = (
+            MaskedLanguageHead(d_text, d_tab if joint else 0, self.text_model.config) if config.use_mlm else None
+        )
+        self.mtm_head = (
+            MaskedTabularHead(
+                d_tab=d_tab,
+                d_text=d_text,
+                num_fields=len(config.field_names),
+                feature_vocab_size=config.feature_vocab_size,
+                projection_dim=config.mtm_projection_dim,
+                cross_attention=joint,
+            )
+            if config.use_mtm
+            else None
+        )
+        self.icl_head = (
+            ContrastiveHead(d_text, d_tab, config.contrastive_projection_dim) if config.use_icl else None
+        )
+        # NCE noise distribution: training-set feature frequencies (persistent, saved with the model)
+        self.register_buffer("feature_counts", torch.zeros(config.feature_vocab_size), persistent=True)
+        self.post_init()
+
+    def set_noise_distribution(self, counts: torch.Tensor) -> None:
+        """Set the NCE noise distribution from the tokenizer's `feature_counts`."""
+        counts = torch.as_tensor(counts, dtype=torch.float32)
+        if counts.shape != self.feature_counts.shape:
+            raise ValueError(
+                f"feature_counts has shape {tuple(counts.shape)}, expected ({self.config.feature_vocab_size},)."
+            )
+        if counts.sum() <= 0:
+            raise ValueError("feature_counts are all zero: fit the tokenizer on a non-empty training split.")
+        self.feature_counts.copy_(counts.to(self.feature_counts.device))
+
+    @classmethod
+    def from_text_pretrained(cls, plm_path=None, tokenizer=None, id_model="dcnv2", **config_overrides):
+        model = super().from_text_pretrained(plm_path, tokenizer, id_model, **config_overrides)
+        model.set_noise_distribution(tokenizer.feature_counts)
+        if model.mlm_head is not None:  # the pretrained input embeddings start the MLM decoder
+            with torch.no_grad():
+                model.mlm_head.decoder.weight.copy_(model.text_model.get_input_embeddings().weight)
+        return model
+
+    def sample_noise(self, shape: tuple[int, ...], generator: torch.Generator | None = None) -> torch.LongTensor:
+        """K noise feature ids per target, drawn from the unigram training frequencies."""
+        probs = self.feature_counts.float()
+        if probs.sum() <= 0:
+            raise ValueError("The NCE noise distribution is empty: call set_noise_distribution(tokenizer.feature_counts).")
+        n = int(torch.tensor(shape).prod())
+        draws = torch.multinomial(probs, n, replacement=True, generator=generator)
+        return draws.view(*shape)
+
+    def forward(
+        self,
+        input_ids: torch.LongTensor,
+        attention_mask: torch.Tensor,
+        feature_ids: torch.LongTensor,
+        masked_input_ids: torch.LongTensor | None = None,
+        masked_feature_ids: torch.LongTensor | None = None,
+        mlm_labels: torch.LongTensor | None = None,
+        mtm_mask: torch.BoolTensor | None = None,
+        token_type_ids: torch.LongTensor | None = None,
+        **unused: Any,
+    ) -> FlipPretrainingOutput:
+        cfg = self.config
+        zero = feature_ids.new_zeros((), dtype=torch.float32)
+        need_clean_text = cfg.use_icl or (cfg.use_mtm and cfg.joint_reconstruction)
+        need_masked_text = cfg.use_mlm
+        if need_masked_text and (masked_input_ids is None or mlm_labels is None):
+            raise ValueError("use_mlm needs masked_input_ids and mlm_labels (use DataCollatorForFlipPretraining).")
+        if cfg.use_mtm and (masked_feature_ids is None or mtm_mask is None):
+            raise ValueError("use_mtm needs masked_feature_ids and mtm_mask (use DataCollatorForFlipPretraining).")
+
+        # one encoder call over [clean ; masked] rows when both text views are needed
+        w = w_hat = None
+        if need_clean_text and need_masked_text:
+            both = self.encode_text(
+                torch.cat([input_ids, masked_input_ids]),
+                torch.cat([attention_mask, attention_mask]),
+                None if token_type_ids is None else torch.cat([token_type_ids, token_type_ids]),
+            )
+            w, w_hat = both.chunk(2)
+        elif need_clean_text:
+            w = self.encode_text(input_ids, attention_mask, token_type_ids)
+        elif need_masked_text:
+            w_hat = self.encode_text(masked_input_ids, attention_mask, token_type_ids)
+
+        need_clean_tab = cfg.use_icl or (cfg.use_mlm and cfg.joint_reconstruction)
+        v = v_hat = None
+        if need_clean_tab and cfg.use_mtm:
+            v, v_hat = self.id_model(torch.cat([feature_ids, masked_feature_ids])).chunk(2)
+        elif need_clean_tab:
+            v = self.id_model(feature_ids)
+        elif cfg.use_mtm:
+            v_hat = self.id_model(masked_feature_ids)
+
+        mlm_loss = self.mlm_head(w_hat, v, mlm_labels) if cfg.use_mlm else zero
+        mtm_loss = zero
+        if cfg.use_mtm:
+            targets = feature_ids[mtm_mask]
+            noise = self.sample_noise((targets.shape[0], cfg.nce_num_noise))
+            mtm_loss = self.mtm_head(v_hat, w, attention_mask, mtm_mask, targets, noise)
+        icl_loss = zero
+        z_text = z_tab = None
+        if cfg.use_icl:
+            z_text, z_tab = self.icl_head(w[:, 0], v)
+            icl_loss = self.icl_head.loss(z_text, z_tab, cfg.contrastive_tau)
+        loss = mlm_loss + mtm_loss + icl_loss
+        return FlipPretrainingOutput(
+            loss=loss, mlm_loss=mlm_loss, mtm_loss=mtm_loss, icl_loss=icl_loss, text_embeds=z_text, tab_embeds=z_tab
+        )
+
+
+def register_auto_classes() -> None:
+    """Register FLIP with the Auto classes: ``AutoConfig`` and ``AutoModel`` (-> `FlipForCTR`)."""
+    try:
+        AutoConfig.register(FlipConfig.model_type, FlipConfig)
+    except ValueError:
+        pass  # already registered
+    try:
+        AutoModel.register(FlipConfig, FlipForCTR)
+    except ValueError:
+        pass
+
+
+__all__ = ["FlipForCTR", "FlipForPretraining", "FlipPreTrainedModel", "FlipCTROutput", "FlipPretrainingOutput"]

@@ -1,0 +1,552 @@
+"""`FlipTabularTokenizer`: one table row -> a tabular view (feature ids) and a text view (prompt).
+
+Feature-id layout (one global space of size M = ``feature_vocab_size``)::
+
+    0                 <PAD>
+    1                 <MASK>   (shared by every field, so it does not reveal the field)
+    off_f             <UNK> of field f (unseen, rare or missing value)
+    off_f + 1 ...     the values of field f seen in the training split, most frequent first
+
+Text view: ``"<field> is <value>."`` per field, joined by a space, wrapped in the text
+tokenizer's special tokens. ``token_field_ids`` gives, for every token, the index of the field
+whose VALUE it belongs to, or -1 for template ("<field> is", "."), special and padding tokens.
+
+Encoding is piecewise: each distinct field sentence is tokenized once and cached, and a row is
+the concatenation of its cached sentences. Before relying on it the tokenizer checks, on sample
+rows, that this equals tokenizing the whole prompt (true for WordPiece, byte-level BPE and
+SentencePiece tokenizers that split on whitespace); where it does not, it encodes whole prompts
+with offset mappings instead.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from transformers import AutoTokenizer, BatchEncoding, PreTrainedTokenizerBase
+from transformers.utils import PushToHubMixin
+
+from .plm import default_plm_path
+
+FEATURE_VOCAB_FILE = "flip_feature_vocab.json"
+PAD_ID = 0
+MASK_ID = 1
+UNKNOWN_TEXT = "unknown"
+LABEL_COLUMN = "label"
+_FORMAT_VERSION = 1
+
+
+def _hash(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
+
+
+def _value_text(value: Any) -> str | None:
+    """Canonical string of a cell, or None when missing."""
+    if value is None:
+        return None
+    if isinstance(value, float):
+        if value != value:  # NaN
+            return None
+        if value.is_integer():
+            return str(int(value))
+    text = str(value).strip()
+    return text if text else None
+
+
+def _rows_to_columns(rows: Any) -> dict[str, Sequence[Any]]:
+    """Accept a dict of lists, a list of dicts, a single dict row or a pandas DataFrame."""
+    if hasattr(rows, "to_dict") and hasattr(rows, "columns"):  # pandas DataFrame
+        return {str(c): rows[c].tolist() for c in rows.columns}
+    if isinstance(rows, Mapping):
+        values = list(rows.values())
+        if values and all(isinstance(v, (str, int, float, type(None))) for v in values):
+            return {k: [v] for k, v in rows.items()}  # one row given as a dict
+        return {k: v for k, v in rows.items()}
+    if isinstance(rows, Sequence) and not isinstance(rows, str):
+        rows = list(rows)
+        if not rows:
+            raise ValueError("FlipTabularTokenizer got an empty batch of rows.")
+        if not all(isinstance(r, Mapping) for r in rows):
+            raise TypeError("FlipTabularTokenizer expects rows as a dict of lists, a list of dicts or a DataFrame.")
+        keys = list(dict.fromkeys(k for r in rows for k in r))
+        return {k: [r.get(k) for r in rows] for k in keys}
+    raise TypeError(f"FlipTabularTokenizer cannot read rows of type {type(rows).__name__}.")
+
+
+class FlipTabularTokenizer(PushToHubMixin):
+    """Turns table rows into FLIP's two views: ``feature_ids`` and a tokenized text prompt."""
+
+    def __init__(
+        self,
+        field_names: Sequence[str],
+        vocabularies: Mapping[str, Sequence[str]],
+        counts: Mapping[str, Sequence[int]] | None = None,
+        unknown_counts: Mapping[str, int] | None = None,
+        text_tokenizer: PreTrainedTokenizerBase | str | os.PathLike | None = None,
+        max_length: int | None = None,
+        unseen_text: str = "unknown",
+    ):
+        field_names = [str(f) for f in field_names]
+        if not field_names:
+            raise ValueError("FlipTabularTokenizer needs at least one field.")
+        if len(set(field_names)) != len(field_names):
+            raise ValueError(f"Duplicate field names: {field_names}")
+        missing = [f for f in field_names if f not in vocabularies]
+        if missing:
+            raise ValueError(f"No vocabulary given for field(s) {missing}.")
+        if unseen_text not in ("unknown", "value"):
+            raise ValueError("unseen_text must be 'unknown' (default) or 'value' (keep the raw text of unseen values).")
+        self.field_names = field_names
+        self.unseen_text = unseen_text
+        self._vocab: list[list[str]] = [list(vocabularies[f]) for f in field_names]
+        self._offsets: list[int] = []
+        self._value_to_id: list[dict[str, int]] = []
+        next_id = 2
+        for values in self._vocab:
+            self._offsets.append(next_id)
+            self._value_to_id.append({v: next_id + 1 + i for i, v in enumerate(values)})
+            next_id += 1 + len(values)
+        self._vocab_size = next_id
+        freq = np.zeros(self._vocab_size, dtype=np.int64)
+        if counts is not None:
+            for f, name in enumerate(field_names):
+                c = list(counts[name])
+                if len(c) != len(self._vocab[f]):
+                    raise ValueError(f"Field {name!r}: {len(c)} counts for {len(self._vocab[f])} values.")
+                freq[self._offsets[f] + 1 : self._offsets[f] + 1 + len(c)] = c
+                if unknown_counts:
+                    freq[self._offsets[f]] = int(unknown_counts.get(name, 0))
+        self._counts = freq
+        if text_tokenizer is None or isinstance(text_tokenizer, (str, os.PathLike)):
+            text_tokenizer = AutoTokenizer.from_pretrained(str(text_tokenizer or default_plm_path()))
+        if not getattr(text_tokenizer, "is_fast", False):
+            raise TypeError("FlipTabularTokenizer needs a fast (Rust) HF tokenizer for offset mappings.")
+        if text_tokenizer.mask_token_id is None:
+            raise ValueError("The text tokenizer has no mask token; FLIP's masked language modelling needs one.")
+        self.text_tokenizer = text_tokenizer
+        limit = text_tokenizer.model_max_length if text_tokenizer.model_max_length < 100_000 else 512
+        self.max_length = int(max_length or limit)
+        self._prefix_ids, self._suffix_ids = self._special_token_frame()
+        self._sentence_cache: dict[tuple[int, str], tuple[list[int], list[int]]] = {}
+        self._piecewise: bool | None = None
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def from_dataset(
+        cls,
+        train_split: Any,
+        text_tokenizer: PreTrainedTokenizerBase | str | os.PathLike | None = None,
+        min_count: int = 1,
+        field_names: Sequence[str] | None = None,
+        label_column: str = LABEL_COLUMN,
+        **kwargs: Any,
+    ) -> "FlipTabularTokenizer":
+        """Fit the feature vocabulary on the TRAIN split (a `datasets.Dataset`, DataFrame or dict of lists).
+
+        Fields default to every column except ``label_column``, in column order. Values seen fewer
+        than ``min_count`` times map to their field's unknown id.
+        """
+        columns = list(getattr(train_split, "column_names", None) or _rows_to_columns(train_split).keys())
+        if field_names is None:
+            field_names = [c for c in columns if c != label_column]
+        absent = [f for f in field_names if f not in columns]
+        if absent:
+            raise ValueError(f"Missing column(s) {absent} in the training split (columns: {columns}).")
+        if not field_names:
+            raise ValueError("The training split has no field columns besides the label.")
+        if len(train_split) == 0:
+            raise ValueError("Cannot fit FlipTabularTokenizer on an empty training split.")
+        vocab, counts, unknown = {}, {}, {}
+        for name in field_names:
+            if hasattr(train_split, "data") and hasattr(train_split.data, "column"):  # datasets.Dataset: read Arrow
+                column = train_split.data.column(name).to_pylist()
+            else:
+                column = train_split[name]
+            counter = Counter(_value_text(v) for v in column)
+            missing = counter.pop(None, 0)
+            kept = sorted(((v, c) for v, c in counter.items() if c >= min_count), key=lambda vc: (-vc[1], vc[0]))
+            vocab[name] = [v for v, _ in kept]
+            counts[name] = [c for _, c in kept]
+            unknown[name] = missing + sum(c for c in counter.values() if c < min_count)
+        return cls(field_names, vocab, counts, unknown, text_tokenizer=text_tokenizer, **kwargs)
+
+    # ------------------------------------------------------------------ properties
+    @property
+    def num_fields(self) -> int:
+        return len(self.field_names)
+
+    @property
+    def feature_vocab_size(self) -> int:
+        """M: size of the global feature-id space (reserved ids included)."""
+        return self._vocab_size
+
+    @property
+    def mask_feature_id(self) -> int:
+        return MASK_ID
+
+    @property
+    def pad_feature_id(self) -> int:
+        return PAD_ID
+
+    @property
+    def feature_counts(self) -> torch.Tensor:
+        """Training-split frequency of every feature id (M,), the NCE noise distribution."""
+        return torch.as_tensor(self._counts)
+
+    @property
+    def field_offsets(self) -> list[int]:
+        """Id of each field's unknown feature; the field's values follow it."""
+        return list(self._offsets)
+
+    @property
+    def field_sizes(self) -> list[int]:
+        """Number of ids of each field, its unknown id included."""
+        return [1 + len(v) for v in self._vocab]
+
+    def unknown_feature_id(self, field: str | int) -> int:
+        return self._offsets[self._field_index(field)]
+
+    def feature_to_field(self) -> torch.Tensor:
+        """Field index of every feature id (M,); -1 for <PAD> and <MASK>."""
+        out = torch.full((self._vocab_size,), -1, dtype=torch.long)
+        for f, (off, size) in enumerate(zip(self._offsets, self.field_sizes)):
+            out[off : off + size] = f
+        return out
+
+    def id_to_value(self, feature_id: int) -> tuple[str, str]:
+        """(field name, value text) of a feature id."""
+        if feature_id in (PAD_ID, MASK_ID):
+            return ("", "<PAD>" if feature_id == PAD_ID else "<MASK>")
+        f = int(np.searchsorted(self._offsets, feature_id, side="right") - 1)
+        pos = feature_id - self._offsets[f]
+        if not 0 <= pos <= len(self._vocab[f]):
+            raise IndexError(f"feature id {feature_id} is outside [0, {self._vocab_size}).")
+        return self.field_names[f], UNKNOWN_TEXT if pos == 0 else self._vocab[f][pos - 1]
+
+    def _field_index(self, field: str | int) -> int:
+        if isinstance(field, int):
+            return field
+        try:
+            return self.field_names.index(field)
+        except ValueError:
+            raise KeyError(f"Unknown field {field!r}; fields are {self.field_names}.") from None
+
+    def __len__(self) -> int:
+        return self._vocab_size
+
+    def __repr__(self) -> str:
+        return (
+            f"FlipTabularTokenizer(num_fields={self.num_fields}, feature_vocab_size={self._vocab_size}, "
+            f"fields={self.field_names}, text_tokenizer={type(self.text_tokenizer).__name__})"
+        )
+
+    # ------------------------------------------------------------------ tabular view
+    def _lookup(self, f: int, column: Sequence[Any]) -> tuple[list[int], list[str | None]]:
+        table, unk = self._value_to_id[f], self._offsets[f]
+        texts = [_value_text(v) for v in column]
+        return [table.get(t, unk) if t is not None else unk for t in texts], texts
+
+    def encode_features(self, rows: Any) -> torch.Tensor:
+        """Feature ids only (B, F) int64: the cheap path for ID-only models."""
+        columns = self._check_columns(_rows_to_columns(rows))
+        ids = [self._lookup(f, columns[name])[0] for f, name in enumerate(self.field_names)]
+        return torch.tensor(ids, dtype=torch.long).T.contiguous()
+
+    def _check_columns(self, columns: Mapping[str, Sequence[Any]]) -> Mapping[str, Sequence[Any]]:
+        missing = [f for f in self.field_names if f not in columns]
+        if missing:
+            raise KeyError(
+                f"Missing column(s) {missing}: this tokenizer was fitted on fields {self.field_names}, "
+                f"the rows have {list(columns)}."
+            )
+        lengths = {len(columns[f]) for f in self.field_names}
+        if len(lengths) != 1:
+            raise ValueError(f"Field columns have different lengths: {sorted(lengths)}.")
+        if lengths == {0}:
+            raise ValueError("FlipTabularTokenizer got an empty batch of rows.")
+        return columns
+
+    # ------------------------------------------------------------------ text view
+    def prompt(self, row: Mapping[str, Any]) -> str:
+        """The text view of one row, as a string (after unknown-value substitution)."""
+        _, texts = self._row_texts(self._check_columns(_rows_to_columns([dict(row)])))
+        return " ".join(self._sentence(f, texts[f][0]) for f in range(self.num_fields))
+
+    def _sentence(self, f: int, value: str) -> str:
+        return f"{self.field_names[f]} is {value}."
+
+    def _row_texts(self, columns):
+        ids, texts = [], []
+        for f, name in enumerate(self.field_names):
+            col_ids, col_texts = self._lookup(f, columns[name])
+            unk = self._offsets[f]
+            if self.unseen_text == "unknown":
+                col_texts = [UNKNOWN_TEXT if i == unk else t for i, t in zip(col_ids, col_texts)]
+            else:
+                col_texts = [UNKNOWN_TEXT if t is None else t for t in col_texts]
+            ids.append(col_ids)
+            texts.append(col_texts)
+        return ids, texts
+
+    def _special_token_frame(self) -> tuple[list[int], list[int]]:
+        """Special tokens the text tokenizer puts before and after a single sequence."""
+        tok = self.text_tokenizer
+        plain = tok("field", add_special_tokens=False)["input_ids"]
+        full = tok("field", add_special_tokens=True)["input_ids"]
+        for start in range(len(full) - len(plain) + 1):
+            if full[start : start + len(plain)] == plain:
+                return full[:start], full[start + len(plain) :]
+        raise ValueError("Cannot locate the special tokens of the text tokenizer.")
+
+    def _encode_sentence(self, f: int, value: str) -> tuple[list[int], list[int]]:
+        """Token ids of one field sentence and, per token, f (value token) or -1 (template)."""
+        key = (f, value)
+        hit = self._sentence_cache.get(key)
+        if hit is not None:
+            return hit
+        sentence = self._sentence(f, value)
+        lead = "" if f == 0 else " "
+        enc = self.text_tokenizer(lead + sentence, add_special_tokens=False, return_offsets_mapping=True)
+        start = len(lead) + len(self.field_names[f]) + len(" is ")
+        end = start + len(value)
+        marks = [f if (s < end and e > start and s >= start) else -1 for s, e in enc["offset_mapping"]]
+        hit = (enc["input_ids"], marks)
+        if len(self._sentence_cache) < 2_000_000:
+            self._sentence_cache[key] = hit
+        return hit
+
+    def _encode_whole(self, texts_by_row: list[list[str]]) -> tuple[list[list[int]], list[list[int]]]:
+        """Reference path: tokenize whole prompts and find value tokens from offset mappings."""
+        prompts, spans = [], []
+        for texts in texts_by_row:
+            parts, row_spans, pos = [], [], 0
+            for f, value in enumerate(texts):
+                if f:
+                    parts.append(" ")
+                    pos += 1
+                head = f"{self.field_names[f]} is "
+                row_spans.append((pos + len(head), pos + len(head) + len(value)))
+                sentence = self._sentence(f, value)
+                parts.append(sentence)
+                pos += len(sentence)
+            prompts.append("".join(parts))
+            spans.append(row_spans)
+        enc = self.text_tokenizer(prompts, add_special_tokens=False, return_offsets_mapping=True)
+        all_ids, all_marks = [], []
+        for ids, offsets, row_spans in zip(enc["input_ids"], enc["offset_mapping"], spans):
+            marks, f = [], 0
+            for s, e in offsets:
+                while f < len(row_spans) and s >= row_spans[f][1] and not (s == e == row_spans[f][1]):
+                    f += 1
+                inside = f < len(row_spans) and s >= row_spans[f][0] and s < row_spans[f][1] and e > s
+                marks.append(f if inside else -1)
+            all_ids.append(ids)
+            all_marks.append(marks)
+        return all_ids, all_marks
+
+    def _piecewise_is_exact(self, texts_by_row: list[list[str]]) -> bool:
+        sample = texts_by_row[:8]
+        whole = self._encode_whole(sample)
+        pieces = [self._concat(texts) for texts in sample]
+        return all(w == p[0] and wm == p[1] for w, wm, p in zip(whole[0], whole[1], pieces))
+
+    def _concat(self, texts: list[str]) -> tuple[list[int], list[int]]:
+        ids: list[int] = []
+        marks: list[int] = []
+        for f, value in enumerate(texts):
+            s_ids, s_marks = self._encode_sentence(f, value)
+            ids += s_ids
+            marks += s_marks
+        return ids, marks
+
+    def encode_text(self, texts_by_row: list[list[str]]) -> tuple[list[list[int]], list[list[int]]]:
+        """Body token ids and field marks (no special tokens) of rows given as value texts."""
+        if self._piecewise is None:
+            self._piecewise = self._piecewise_is_exact(texts_by_row)
+        if not self._piecewise:
+            return self._encode_whole(texts_by_row)
+        out = [self._concat(texts) for texts in texts_by_row]
+        return [o[0] for o in out], [o[1] for o in out]
+
+    # ------------------------------------------------------------------ __call__
+    def __call__(
+        self,
+        rows: Any,
+        text: bool = True,
+        padding: bool | str = False,
+        truncation: bool = True,
+        max_length: int | None = None,
+        return_tensors: str | None = None,
+    ) -> BatchEncoding:
+        """Encode rows into ``feature_ids`` (B x F) and, with ``text=True``, ``input_ids``,
+        ``attention_mask`` and ``token_field_ids`` (B x L). A ``label`` column passes through.
+
+        ``padding``: False (lists of different lengths, for `Dataset.map` + a collator), True or
+        "longest", or "max_length". ``return_tensors="pt"`` needs padding when lengths differ.
+        """
+        columns = self._check_columns(_rows_to_columns(rows))
+        ids, texts = self._row_texts(columns)
+        batch = len(ids[0])
+        data: dict[str, Any] = {"feature_ids": [list(r) for r in zip(*ids)]}
+        if text:
+            body_ids, body_marks = self.encode_text([list(r) for r in zip(*texts)])
+            pre, post = self._prefix_ids, self._suffix_ids
+            limit = (max_length or self.max_length) - len(pre) - len(post)
+            if limit <= 0:
+                raise ValueError(f"max_length={max_length or self.max_length} leaves no room for text tokens.")
+            input_ids, field_ids = [], []
+            for b_ids, b_marks in zip(body_ids, body_marks):
+                if truncation and len(b_ids) > limit:
+                    b_ids, b_marks = b_ids[:limit], b_marks[:limit]
+                input_ids.append(pre + b_ids + post)
+                field_ids.append([-1] * len(pre) + b_marks + [-1] * len(post))
+            data["input_ids"] = input_ids
+            data["attention_mask"] = [[1] * len(x) for x in input_ids]
+            data["token_field_ids"] = field_ids
+            if padding:
+                target = max(len(x) for x in input_ids)
+                if padding == "max_length":
+                    target = max_length or self.max_length
+                pad = self.text_tokenizer.pad_token_id or 0
+                for key, value in (("input_ids", pad), ("attention_mask", 0), ("token_field_ids", -1)):
+                    data[key] = [x + [value] * (target - len(x)) for x in data[key]]
+        if LABEL_COLUMN in columns and LABEL_COLUMN not in self.field_names:
+            data[LABEL_COLUMN] = list(columns[LABEL_COLUMN])
+        assert all(len(v) == batch for v in data.values())
+        if return_tensors not in (None, "pt"):
+            raise ValueError("return_tensors must be None or 'pt'.")
+        return BatchEncoding(data, tensor_type=return_tensors)
+
+    def decode_field_values(self, input_ids: Sequence[int], token_field_ids: Sequence[int]) -> dict[str, str]:
+        """Decode the value tokens of each field back to text (for inspection and tests)."""
+        out = {}
+        for f, name in enumerate(self.field_names):
+            toks = [t for t, m in zip(input_ids, token_field_ids) if m == f]
+            out[name] = self.text_tokenizer.decode(toks).strip()
+        return out
+
+    # ------------------------------------------------------------------ datasets
+    @property
+    def fingerprint(self) -> str:
+        """Hash of everything that determines the encoding (for `datasets` map caching)."""
+        state = self.to_dict()
+        state.pop("counts")
+        state.pop("unknown_counts")
+        text = self.text_tokenizer
+        state["text"] = [type(text).__name__, text.name_or_path, len(text), self._prefix_ids, self._suffix_ids]
+        return _hash(json.dumps(state, sort_keys=True, ensure_ascii=False))
+
+    def encode_dataset(self, dataset: Any, text: bool = True, batch_size: int = 10_000, num_proc: int | None = None):
+        """Encode a `datasets.Dataset` or `DatasetDict` with `Dataset.map` (batched, Arrow-cached).
+
+        Field columns are replaced by ``feature_ids`` (+ the text keys when ``text``); ``label`` stays.
+        A rerun with the same data and tokenizer reloads the cached encoding.
+        """
+        import datasets
+
+        if isinstance(dataset, datasets.DatasetDict):
+            return datasets.DatasetDict(
+                {k: self.encode_dataset(v, text, batch_size, num_proc) for k, v in dataset.items()}
+            )
+        self._check_columns({c: [None] for c in dataset.column_names})
+        if len(dataset) == 0:
+            raise ValueError("Cannot encode an empty split.")
+        remove = [c for c in dataset.column_names if c != LABEL_COLUMN]
+        return dataset.map(
+            lambda batch: dict(self(batch, text=text)),
+            batched=True,
+            batch_size=batch_size,
+            num_proc=num_proc,
+            remove_columns=remove,
+            new_fingerprint=_hash(f"{dataset._fingerprint}-flip-{self.fingerprint}-{int(text)}-{batch_size}"),
+            desc="FLIP encoding" + (" (tabular + text)" if text else " (tabular)"),
+        )
+
+    # ------------------------------------------------------------------ persistence
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "format_version": _FORMAT_VERSION,
+            "tokenizer_class": type(self).__name__,
+            "field_names": self.field_names,
+            "vocabularies": {n: self._vocab[f] for f, n in enumerate(self.field_names)},
+            "counts": {
+                n: self._counts[self._offsets[f] + 1 : self._offsets[f] + self.field_sizes[f]].tolist()
+                for f, n in enumerate(self.field_names)
+            },
+            "unknown_counts": {n: int(self._counts[self._offsets[f]]) for f, n in enumerate(self.field_names)},
+            "max_length": self.max_length,
+            "unseen_text": self.unseen_text,
+            "feature_vocab_size": self._vocab_size,
+            "special_ids": {"pad": PAD_ID, "mask": MASK_ID},
+        }
+
+    def save_pretrained(self, save_directory: str | os.PathLike, push_to_hub: bool = False, **kwargs: Any):
+        """Write ``flip_feature_vocab.json`` and the text tokenizer's own files (no pickle)."""
+        if os.path.isfile(save_directory):
+            raise ValueError(f"{save_directory} is a file, not a directory.")
+        os.makedirs(save_directory, exist_ok=True)
+        repo_id = None
+        if push_to_hub:
+            repo_id = kwargs.pop("repo_id", str(save_directory).rstrip("/").split("/")[-1])
+            repo_id = self._create_repo(repo_id, **kwargs)
+            files_timestamps = self._get_files_timestamps(save_directory)
+        with open(os.path.join(save_directory, FEATURE_VOCAB_FILE), "w", encoding="utf-8") as fh:
+            json.dump(self.to_dict(), fh, ensure_ascii=False)
+        files = list(self.text_tokenizer.save_pretrained(save_directory))
+        files.append(os.path.join(save_directory, FEATURE_VOCAB_FILE))
+        if push_to_hub:
+            self._upload_modified_files(
+                save_directory, repo_id, files_timestamps, commit_message=kwargs.get("commit_message"), token=kwargs.get("token")
+            )
+        return tuple(files)
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        pretrained_path: str | os.PathLike,
+        field_names: Sequence[str] | None = None,
+        text_tokenizer: PreTrainedTokenizerBase | str | None = None,
+        **kwargs: Any,
+    ) -> "FlipTabularTokenizer":
+        """Load from a folder written by `save_pretrained` (or a Hub repo id holding one).
+
+        ``field_names``, if given, must equal the saved field list: this guards against loading a
+        tokenizer fitted on another table.
+        """
+        path = str(pretrained_path)
+        if os.path.isdir(path):
+            vocab_file = os.path.join(path, FEATURE_VOCAB_FILE)
+            if not os.path.isfile(vocab_file):
+                raise FileNotFoundError(f"{path} holds no {FEATURE_VOCAB_FILE}: not a FlipTabularTokenizer folder.")
+        else:
+            from huggingface_hub import hf_hub_download
+
+            vocab_file = hf_hub_download(path, FEATURE_VOCAB_FILE, **kwargs)
+            path = os.path.dirname(vocab_file)
+        with open(vocab_file, encoding="utf-8") as fh:
+            state = json.load(fh)
+        if state.get("format_version", 0) > _FORMAT_VERSION:
+            raise ValueError(f"{vocab_file} was written by a newer flip_hf (format {state['format_version']}).")
+        if field_names is not None and list(field_names) != state["field_names"]:
+            raise ValueError(
+                f"Field mismatch: the tokenizer in {pretrained_path} was fitted on fields {state['field_names']}, "
+                f"but fields {list(field_names)} were expected."
+            )
+        tok = cls(
+            state["field_names"],
+            state["vocabularies"],
+            state["counts"],
+            state["unknown_counts"],
+            text_tokenizer=text_tokenizer or AutoTokenizer.from_pretrained(path),
+            max_length=state.get("max_length"),
+            unseen_text=state.get("unseen_text", "unknown"),
+        )
+        if tok.feature_vocab_size != state["feature_vocab_size"]:
+            raise ValueError(f"{vocab_file} is inconsistent: feature_vocab_size differs from its vocabularies.")
+        return tok

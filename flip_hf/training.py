@@ -1,0 +1,117 @@
+"""What the example scripts share: data arguments, data preparation, the pretraining Trainer
+(logs each FLIP loss separately) and results files."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from transformers import Trainer
+
+from .data import load_ctr_dataset
+from .tokenization_flip import FlipTabularTokenizer
+
+
+@dataclass
+class DataArguments:
+    """Which data set to load and how much of it to use."""
+
+    dataset: str = field(default="movielens-100k", metadata={"help": "movielens-100k | movielens-1m | bookcrossing | csv | parquet"})
+    data_dir: str | None = field(default=None, metadata={"help": "Folder (or zip) of the raw data; None: the embedded default."})
+    data_files: str | None = field(default=None, metadata={"help": "csv/parquet: the table file(s), comma-separated."})
+    label_column: str = field(default="label", metadata={"help": "csv/parquet: the click column."})
+    time_column: str | None = field(default=None, metadata={"help": "csv/parquet: the column to sort by."})
+    label_threshold: float | None = field(default=None, metadata={"help": "csv/parquet: label = value > threshold."})
+    max_train_samples: int | None = field(default=None, metadata={"help": "Random subset of the train split (kept in time order)."})
+    max_eval_samples: int | None = field(default=None, metadata={"help": "Random subset of the test split (kept in time order)."})
+    max_seq_length: int | None = field(default=None, metadata={"help": "Truncate text prompts to this many tokens."})
+    min_count: int = field(default=1, metadata={"help": "Feature values seen fewer times map to the unknown id."})
+    subsample_seed: int = field(default=0, metadata={"help": "Seed of the train/test subsets."})
+
+
+def subsample(split, n: int | None, seed: int):
+    """A random subset of ``n`` rows that keeps the original (time) order."""
+    if n is None or n >= len(split):
+        return split
+    if n <= 0:
+        raise ValueError(f"max samples must be positive, got {n}.")
+    rng = np.random.default_rng(seed)
+    return split.select(np.sort(rng.choice(len(split), size=n, replace=False)))
+
+
+def load_data(args: DataArguments):
+    """The DatasetDict of ``args``, subsampled."""
+    kwargs: dict[str, Any] = {}
+    if args.dataset.lower() in ("csv", "parquet"):
+        if not args.data_files:
+            raise ValueError(f"--dataset {args.dataset} needs --data_files.")
+        kwargs = dict(
+            data_files=args.data_files.split(","),
+            label_column=args.label_column,
+            time_column=args.time_column,
+            label_threshold=args.label_threshold,
+        )
+    ds = load_ctr_dataset(args.dataset, data_dir=args.data_dir, **kwargs)
+    ds["train"] = subsample(ds["train"], args.max_train_samples, args.subsample_seed)
+    ds["test"] = subsample(ds["test"], args.max_eval_samples, args.subsample_seed + 1)
+    return ds
+
+
+def fit_tokenizer(ds, args: DataArguments, text_tokenizer: Any = None) -> FlipTabularTokenizer:
+    return FlipTabularTokenizer.from_dataset(
+        ds["train"], text_tokenizer=text_tokenizer, min_count=args.min_count, max_length=args.max_seq_length
+    )
+
+
+class FlipTrainer(Trainer):
+    """`Trainer` whose saved model folders hold no pickle: the training arguments are written as
+    ``training_args.json`` instead of ``training_args.bin``. (Intermediate ``checkpoint-*`` folders
+    keep the Trainer's optimizer/scheduler/RNG state files, which resuming needs.)"""
+
+    def _save(self, output_dir: str | None = None, state_dict=None):
+        super()._save(output_dir, state_dict)
+        output_dir = output_dir or self.args.output_dir
+        pickled = os.path.join(output_dir, "training_args.bin")
+        if self.args.should_save and os.path.exists(pickled):
+            os.remove(pickled)
+            with open(os.path.join(output_dir, "training_args.json"), "w", encoding="utf-8") as fh:
+                fh.write(self.args.to_json_string())
+
+
+class FlipPretrainingTrainer(FlipTrainer):
+    """`Trainer` that also logs ``mlm_loss``, ``mtm_loss`` and ``icl_loss`` (means since the last log)."""
+
+    _PARTS = ("mlm_loss", "mtm_loss", "icl_loss")
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self._part_sums = {k: 0.0 for k in self._PARTS}
+        self._part_count = 0
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        outputs = model(**inputs)
+        if model.training:
+            for k in self._PARTS:
+                self._part_sums[k] += float(getattr(outputs, k).detach())
+            self._part_count += 1
+        return (outputs.loss, outputs) if return_outputs else outputs.loss
+
+    def log(self, logs: dict[str, float], *args: Any, **kwargs: Any) -> None:
+        if self._part_count and "loss" in logs:
+            for k in self._PARTS:
+                logs[k] = round(self._part_sums[k] / self._part_count, 4)
+                self._part_sums[k] = 0.0
+            self._part_count = 0
+        super().log(logs, *args, **kwargs)
+
+
+def write_results(output_dir: str, results: dict[str, Any], name: str = "results.json") -> str:
+    """Write ``results`` as JSON into ``output_dir``; returns the path."""
+    os.makedirs(output_dir, exist_ok=True)
+    path = os.path.join(output_dir, name)
+    with open(path, "w", encoding="utf-8") as fh:
+        json.dump(results, fh, indent=2, sort_keys=True, default=float)
+    return path
