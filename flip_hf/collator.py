@@ -114,8 +114,11 @@ class DataCollatorForFlipPretraining:
         num_fields = batch["feature_ids"].shape[1]
         if self.text_masking == "field":
             is_value = field_of_token >= 0
-            present = torch.zeros(input_ids.shape[0], num_fields, dtype=torch.bool)
-            present.scatter_(1, field_of_token.clamp(min=0), is_value)
+            # fields with >= 1 value token; non-value tokens write into a spare column F (dropped),
+            # so they cannot overwrite field 0's entry (scatter keeps the LAST write per index)
+            present = torch.zeros(input_ids.shape[0], num_fields + 1, dtype=torch.bool)
+            present.scatter_(1, torch.where(is_value, field_of_token, num_fields), True)
+            present = present[:, :num_fields]
             chosen = choose_fields(present, self.text_mask_ratio, self.generator)
             text_mask = is_value & chosen.gather(1, field_of_token.clamp(min=0))
         else:

@@ -84,11 +84,9 @@ def _strip_pooler(text_model: nn.Module) -> nn.Module:
 
 def _load_text_encoder(plm_path: str | os.PathLike | None, **kwargs: Any) -> PreTrainedModel:
     path = str(plm_path or default_plm_path())
-    try:
-        model = AutoModel.from_pretrained(path, add_pooling_layer=False, **kwargs)
-    except TypeError:  # encoders without a pooler option
-        model = AutoModel.from_pretrained(path, **kwargs)
-    return _strip_pooler(model)
+    if not os.path.isdir(path):
+        raise FileNotFoundError(f"Text encoder {path!r} is not a local folder (no downloads here): pass a local HF checkpoint.")
+    return _strip_pooler(AutoModel.from_pretrained(path, **kwargs))
 
 
 class FlipPreTrainedModel(PreTrainedModel):
@@ -149,7 +147,10 @@ class FlipPreTrainedModel(PreTrainedModel):
         if tokenizer is None:
             raise ValueError("from_text_pretrained needs the FlipTabularTokenizer of the data (tokenizer=...).")
         text_model = _load_text_encoder(plm_path)
-        config = FlipConfig.from_tokenizer(tokenizer, text_config=text_model.config, id_model=id_model, **config_overrides)
+        # a copy: the model's own init must not touch the loaded encoder's attention settings
+        config = FlipConfig.from_tokenizer(
+            tokenizer, text_config=text_model.config.to_dict(), id_model=id_model, **config_overrides
+        )
         config.check_tokenizer(tokenizer)
         return cls(config, text_model=text_model)
 
@@ -390,6 +391,21 @@ class FlipForPretraining(FlipPreTrainedModel):
         return FlipPretrainingOutput(
             loss=loss, mlm_loss=mlm_loss, mtm_loss=mtm_loss, icl_loss=icl_loss, text_embeds=z_text, tab_embeds=z_tab
         )
+
+
+def truncate_text_layers(model: FlipPreTrainedModel, num_layers: int) -> None:
+    """Keep only the first ``num_layers`` transformer layers of the text encoder (quick profiles).
+
+    Works for encoders that keep their layers in ``encoder.layer`` (BERT, RoBERTa, MiniLM, ...).
+    """
+    layers = getattr(getattr(model.text_model, "encoder", None), "layer", None)
+    if not isinstance(layers, nn.ModuleList):
+        raise ValueError(f"Cannot truncate {type(model.text_model).__name__}: no encoder.layer list.")
+    if not 1 <= num_layers <= len(layers):
+        raise ValueError(f"num_layers must be in [1, {len(layers)}], got {num_layers}.")
+    model.text_model.encoder.layer = layers[:num_layers]
+    model.text_model.config.num_hidden_layers = num_layers
+    model.config.text_config.num_hidden_layers = num_layers
 
 
 def register_auto_classes() -> None:

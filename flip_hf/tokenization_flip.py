@@ -79,6 +79,35 @@ def _rows_to_columns(rows: Any) -> dict[str, Sequence[Any]]:
     raise TypeError(f"FlipTabularTokenizer cannot read rows of type {type(rows).__name__}.")
 
 
+def _mark_value_tokens(text: str, offsets: Sequence[tuple[int, int]], spans: Sequence[tuple[int, int]]) -> list[int]:
+    """Index into ``spans`` (sorted value spans of ``text``) of the value each token belongs to, or -1.
+
+    A token belongs to a value when it covers one of the value's characters. Whitespace at the
+    ends of a token's offsets is ignored: byte-level BPE without ``trim_offsets`` ("Ġvalue") and
+    SentencePiece/Metaspace ("▁value") report the space before a word as part of the word's token.
+    A whitespace-only token ("▁") belongs to a value only when it lies inside it (between words).
+    """
+    marks, f, n = [], 0, len(spans)
+    for raw_s, raw_e in offsets:
+        s, e = raw_s, raw_e
+        while s < e and text[s].isspace():
+            s += 1
+        while e > s and text[e - 1].isspace():
+            e -= 1
+        if raw_s >= raw_e:  # special or empty token
+            marks.append(-1)
+            continue
+        if s >= e:  # whitespace-only token: inside a value, or template
+            while f < n and spans[f][1] <= raw_s:
+                f += 1
+            marks.append(f if f < n and spans[f][0] <= raw_s and raw_e <= spans[f][1] else -1)
+            continue
+        while f < n and spans[f][1] <= s:
+            f += 1
+        marks.append(f if f < n and spans[f][0] < e else -1)
+    return marks
+
+
 class FlipTabularTokenizer(PushToHubMixin):
     """Turns table rows into FLIP's two views: ``feature_ids`` and a tokenized text prompt."""
 
@@ -152,7 +181,21 @@ class FlipTabularTokenizer(PushToHubMixin):
         Fields default to every column except ``label_column``, in column order. Values seen fewer
         than ``min_count`` times map to their field's unknown id.
         """
-        columns = list(getattr(train_split, "column_names", None) or _rows_to_columns(train_split).keys())
+        if hasattr(train_split, "column_names") and hasattr(train_split, "with_format"):  # datasets.Dataset
+            columns = list(train_split.column_names)
+            n_rows = len(train_split)
+            # Read Arrow columns through the dataset's index mapping: `.data` is the underlying
+            # table, which after `select` / `filter` / `shuffle` / `train_test_split` still holds
+            # the rows that are not in this split.
+            arrow = train_split.with_format("arrow")
+            read_column = lambda name: arrow[name].to_pylist()  # noqa: E731
+        else:
+            if isinstance(train_split, Sequence) and not isinstance(train_split, str) and len(train_split) == 0:
+                raise ValueError("Cannot fit FlipTabularTokenizer on an empty training split.")
+            table = _rows_to_columns(train_split)
+            columns = list(table)
+            n_rows = len(table[columns[0]]) if columns else 0
+            read_column = table.__getitem__
         if field_names is None:
             field_names = [c for c in columns if c != label_column]
         absent = [f for f in field_names if f not in columns]
@@ -160,14 +203,11 @@ class FlipTabularTokenizer(PushToHubMixin):
             raise ValueError(f"Missing column(s) {absent} in the training split (columns: {columns}).")
         if not field_names:
             raise ValueError("The training split has no field columns besides the label.")
-        if len(train_split) == 0:
+        if n_rows == 0:  # `len()` of a dict of lists would count its columns
             raise ValueError("Cannot fit FlipTabularTokenizer on an empty training split.")
         vocab, counts, unknown = {}, {}, {}
         for name in field_names:
-            if hasattr(train_split, "data") and hasattr(train_split.data, "column"):  # datasets.Dataset: read Arrow
-                column = train_split.data.column(name).to_pylist()
-            else:
-                column = train_split[name]
+            column = read_column(name)
             counter = Counter(_value_text(v) for v in column)
             missing = counter.pop(None, 0)
             kept = sorted(((v, c) for v, c in counter.items() if c >= min_count), key=lambda vc: (-vc[1], vc[0]))
@@ -314,8 +354,7 @@ class FlipTabularTokenizer(PushToHubMixin):
         lead = "" if f == 0 else " "
         enc = self.text_tokenizer(lead + sentence, add_special_tokens=False, return_offsets_mapping=True)
         start = len(lead) + len(self.field_names[f]) + len(" is ")
-        end = start + len(value)
-        marks = [f if (s < end and e > start and s >= start) else -1 for s, e in enc["offset_mapping"]]
+        marks = [f if m == 0 else -1 for m in _mark_value_tokens(lead + sentence, enc["offset_mapping"], [(start, start + len(value))])]
         hit = (enc["input_ids"], marks)
         if len(self._sentence_cache) < 2_000_000:
             self._sentence_cache[key] = hit
@@ -339,18 +378,36 @@ class FlipTabularTokenizer(PushToHubMixin):
             spans.append(row_spans)
         enc = self.text_tokenizer(prompts, add_special_tokens=False, return_offsets_mapping=True)
         all_ids, all_marks = [], []
-        for ids, offsets, row_spans in zip(enc["input_ids"], enc["offset_mapping"], spans):
-            marks, f = [], 0
-            for s, e in offsets:
-                while f < len(row_spans) and s >= row_spans[f][1] and not (s == e == row_spans[f][1]):
-                    f += 1
-                inside = f < len(row_spans) and s >= row_spans[f][0] and s < row_spans[f][1] and e > s
-                marks.append(f if inside else -1)
+        for ids, offsets, prompt, row_spans in zip(enc["input_ids"], enc["offset_mapping"], prompts, spans):
             all_ids.append(ids)
-            all_marks.append(marks)
+            all_marks.append(_mark_value_tokens(prompt, offsets, row_spans))
         return all_ids, all_marks
 
+    def _pre_tokenizer_cuts_sentences(self) -> bool:
+        """Whether the text tokenizer's pre-tokenizer always cuts between two field sentences.
+
+        Piecewise encoding is exact only if no token can span the boundary ``". <next field>"``.
+        Without a pre-tokenizer (BPE merging across spaces) that depends on the values, so a
+        sample of rows cannot prove it: such tokenizers always take the whole-prompt path.
+        """
+        backend = getattr(self.text_tokenizer, "backend_tokenizer", None)
+        if backend is None:
+            return True  # cannot inspect: rely on the sample check
+        pre = backend.pre_tokenizer
+        if pre is None:
+            return False
+        for f in range(1, self.num_fields):
+            for value in ("a", "Z", "7", ")", "'", "-", "x.", "a b"):
+                left = self._sentence(f - 1, value)
+                cut = len(left)  # index of the space between the sentences
+                for _, (s, e) in pre.pre_tokenize_str(left + " " + self._sentence(f, "a")):
+                    if s < cut and e > cut + 1:
+                        return False
+        return True
+
     def _piecewise_is_exact(self, texts_by_row: list[list[str]]) -> bool:
+        if not self._pre_tokenizer_cuts_sentences():
+            return False
         sample = texts_by_row[:8]
         whole = self._encode_whole(sample)
         pieces = [self._concat(texts) for texts in sample]
@@ -439,7 +496,11 @@ class FlipTabularTokenizer(PushToHubMixin):
         state.pop("counts")
         state.pop("unknown_counts")
         text = self.text_tokenizer
-        state["text"] = [type(text).__name__, text.name_or_path, len(text), self._prefix_ids, self._suffix_ids]
+        backend = getattr(text, "backend_tokenizer", None)
+        # The serialized Rust tokenizer (normalizer, pre-tokenizer, model, added tokens): two
+        # tokenizers loaded from one path with different options (do_lower_case=False) differ.
+        definition = _hash(backend.to_str()) if backend is not None else text.name_or_path
+        state["text"] = [type(text).__name__, definition, len(text), self._prefix_ids, self._suffix_ids]
         return _hash(json.dumps(state, sort_keys=True, ensure_ascii=False))
 
     def encode_dataset(self, dataset: Any, text: bool = True, batch_size: int = 10_000, num_proc: int | None = None):

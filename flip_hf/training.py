@@ -71,6 +71,30 @@ class FlipTrainer(Trainer):
     ``training_args.json`` instead of ``training_args.bin``. (Intermediate ``checkpoint-*`` folders
     keep the Trainer's optimizer/scheduler/RNG state files, which resuming needs.)"""
 
+    def __init__(self, *args: Any, text_learning_rate: float | None = None, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.text_learning_rate = text_learning_rate
+
+    def create_optimizer(self, model=None):
+        """The Trainer's optimizer; with ``text_learning_rate`` the text encoder gets its own lr."""
+        optimizer = super().create_optimizer(model)
+        text_model = getattr(self.model, "text_model", None)
+        if self.text_learning_rate is None or text_model is None or getattr(self, "_text_lr_applied", False):
+            return optimizer
+        text_ids = {id(p) for p in text_model.parameters()}
+        groups = []
+        for group in optimizer.param_groups:
+            for is_text in (False, True):
+                params = [p for p in group["params"] if (id(p) in text_ids) == is_text]
+                if params:
+                    extra = {"lr": self.text_learning_rate} if is_text else {}
+                    groups.append({**{k: v for k, v in group.items() if k != "params"}, **extra, "params": params})
+        optimizer.param_groups.clear()
+        for group in groups:
+            optimizer.add_param_group(group)
+        self._text_lr_applied = True
+        return optimizer
+
     def _save(self, output_dir: str | None = None, state_dict=None):
         super()._save(output_dir, state_dict)
         output_dir = output_dir or self.args.output_dir

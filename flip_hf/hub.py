@@ -1,0 +1,94 @@
+"""Hub integration: model cards with real metrics in valid Hub metadata, and the upload folder."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from huggingface_hub import EvalResult, ModelCard, ModelCardData
+
+MODEL_CARD_TEMPLATE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "model_card_template.md")
+MODE_NAMES = {"joint": "FLIP", "id": "FLIP_ID", "plm": "FLIP_PLM"}
+
+
+def build_model_card(
+    config: Any,
+    results: dict[str, Any],
+    dataset: str,
+    hyperparameters: dict[str, Any] | None = None,
+    pretrained_from: str | None = None,
+    model_name: str | None = None,
+) -> ModelCard:
+    """A model card from the template, with AUC/Logloss as Hub ``model-index`` eval results."""
+    mode = config.mode
+    name = model_name or f"{MODE_NAMES[mode]}-{config.id_model}-{dataset}"
+    eval_results = [
+        EvalResult(
+            task_type="tabular-classification",
+            task_name="CTR prediction",
+            dataset_type=dataset,
+            dataset_name=dataset,
+            dataset_split="test",
+            metric_type=metric_type,
+            metric_name=metric_name,
+            metric_value=float(results[key]),
+        )
+        for key, metric_type, metric_name in (("auc", "roc_auc", "AUC"), ("logloss", "log_loss", "Logloss"))
+        if key in results
+    ]
+    plm = None
+    if config.text_config is not None and mode != "id":
+        plm = getattr(config.text_config, "_name_or_path", None) or config.text_config.model_type
+        parts = [p for p in str(plm).replace("\\", "/").split("/") if p]
+        plm = parts[-2] if len(parts) > 1 and parts[-1] == "model" else (parts[-1] if parts else plm)
+    card_data = ModelCardData(
+        library_name="flip_hf",
+        license="apache-2.0",
+        tags=["ctr-prediction", "recommendation", "flip", "tabular-classification", config.id_model],
+        pipeline_tag="tabular-classification",
+        model_name=name,
+        eval_results=eval_results or None,
+    )
+    hp = "\n".join(f"- `{k}`: {v}" for k, v in sorted((hyperparameters or {}).items()))
+    return ModelCard.from_template(
+        card_data,
+        template_path=MODEL_CARD_TEMPLATE,
+        model_name=name,
+        mode=mode,
+        id_model=config.id_model,
+        plm=plm or "none (ID side only)",
+        dataset=dataset,
+        fields=", ".join(f"`{f}`" for f in (config.field_names or [])),
+        pretrained_from=pretrained_from,
+        auc=f"{results['auc']:.4f}" if "auc" in results else None,
+        logloss=f"{results['logloss']:.4f}" if "logloss" in results else None,
+        hyperparameters=hp or None,
+    )
+
+
+def save_model_card(output_dir: str, card: ModelCard) -> str:
+    """Write ``README.md`` (the Hub's model card file) into ``output_dir``."""
+    path = os.path.join(output_dir, "README.md")
+    card.save(path)
+    return path
+
+
+def upload_folder_contents(folder: str) -> list[str]:
+    """The files ``push_to_hub`` would send for a checkpoint folder (no Trainer state, no pickles)."""
+    keep = []
+    for name in sorted(os.listdir(folder)):
+        path = os.path.join(folder, name)
+        if os.path.isfile(path) and not name.endswith((".bin", ".pt", ".pth", ".pkl")):
+            keep.append(name)
+    return keep
+
+
+def push_checkpoint_to_hub(folder: str, repo_id: str, private: bool = True, token: str | None = None, **kwargs) -> str:
+    """Upload a finetuned checkpoint folder (model + tokenizer + card) to the Hub; returns the commit URL."""
+    from huggingface_hub import HfApi
+
+    api = HfApi(token=token)
+    api.create_repo(repo_id, private=private, exist_ok=True)
+    allow = upload_folder_contents(folder)
+    info = api.upload_folder(folder_path=folder, repo_id=repo_id, allow_patterns=allow, **kwargs)
+    return str(info)
