@@ -22,7 +22,7 @@ from flip_hf import FlipConfig, FlipForCTR
 from flip_hf.collator import DataCollatorForCTR
 from flip_hf.id_models import list_id_models
 from flip_hf.metrics import compute_ctr_metrics
-from flip_hf.training import DataArguments, FlipTrainer, fit_tokenizer, load_data, write_results
+from flip_hf.training import DataArguments, launcher_defaults, FlipTrainer, fit_tokenizer, load_data, write_results
 
 logger = logging.getLogger("run_ctr")
 
@@ -56,7 +56,7 @@ CTR_DEFAULTS = dict(
 
 def main(argv=None):
     parser = HfArgumentParser((ModelArguments, DataArguments, TrainingArguments))
-    parser.set_defaults(**CTR_DEFAULTS)
+    parser.set_defaults(**CTR_DEFAULTS, **launcher_defaults())
     model_args, data_args, training_args = parser.parse_args_into_dataclasses(args=argv)
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO, stream=sys.stdout)
     set_seed(training_args.seed)

@@ -23,7 +23,7 @@ from flip_hf import DataCollatorForCTR, FlipConfig, FlipForCTR, FlipTabularToken
 from flip_hf.hub import build_model_card, save_model_card
 from flip_hf.metrics import compute_ctr_metrics
 from flip_hf.modeling_flip import truncate_text_layers
-from flip_hf.training import DataArguments, FlipTrainer, fit_tokenizer, load_data, write_results
+from flip_hf.training import DataArguments, launcher_defaults, FlipTrainer, fit_tokenizer, load_data, write_results
 
 logger = logging.getLogger("run_finetune")
 
@@ -80,7 +80,7 @@ def build_model(args: FinetuneArguments, ds, data_args: DataArguments):
 
 def main(argv=None):
     parser = HfArgumentParser((FinetuneArguments, DataArguments, TrainingArguments))
-    parser.set_defaults(**FINETUNE_DEFAULTS)
+    parser.set_defaults(**FINETUNE_DEFAULTS, **launcher_defaults())
     ft_args, data_args, training_args = parser.parse_args_into_dataclasses(args=argv)
     if ft_args.mode not in ("joint", "id", "plm"):
         raise ValueError(f"--mode must be joint, id or plm, got {ft_args.mode!r}.")

@@ -25,7 +25,7 @@ from transformers import HfArgumentParser, TrainingArguments, set_seed
 from flip_hf import DataCollatorForFlipPretraining, FlipForPretraining
 from flip_hf.id_models import list_id_models
 from flip_hf.modeling_flip import truncate_text_layers
-from flip_hf.training import DataArguments, FlipPretrainingTrainer, fit_tokenizer, load_data, write_results
+from flip_hf.training import DataArguments, launcher_defaults, FlipPretrainingTrainer, fit_tokenizer, load_data, write_results
 
 logger = logging.getLogger("run_pretrain")
 
@@ -64,7 +64,7 @@ PRETRAIN_DEFAULTS = dict(  # SPEC section 5: AdamW, batch 1024, lr 5e-5, cosine 
 
 def main(argv=None):
     parser = HfArgumentParser((PretrainArguments, DataArguments, TrainingArguments))
-    parser.set_defaults(**PRETRAIN_DEFAULTS)
+    parser.set_defaults(**PRETRAIN_DEFAULTS, **launcher_defaults())
     model_args, data_args, training_args = parser.parse_args_into_dataclasses(args=argv)
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO, stream=sys.stdout)
     set_seed(training_args.seed)

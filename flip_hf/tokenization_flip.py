@@ -85,7 +85,8 @@ def _mark_value_tokens(text: str, offsets: Sequence[tuple[int, int]], spans: Seq
     A token belongs to a value when it covers one of the value's characters. Whitespace at the
     ends of a token's offsets is ignored: byte-level BPE without ``trim_offsets`` ("Ġvalue") and
     SentencePiece/Metaspace ("▁value") report the space before a word as part of the word's token.
-    A whitespace-only token ("▁") belongs to a value only when it lies inside it (between words).
+    A whitespace-only token ("▁", or "Ġ" with empty trimmed offsets) belongs to a value only when
+    it lies inside it (between words).
     """
     marks, f, n = [], 0, len(spans)
     for raw_s, raw_e in offsets:
@@ -94,8 +95,10 @@ def _mark_value_tokens(text: str, offsets: Sequence[tuple[int, int]], spans: Seq
             s += 1
         while e > s and text[e - 1].isspace():
             e -= 1
-        if raw_s >= raw_e:  # special or empty token
-            marks.append(-1)
+        if raw_s >= raw_e:  # special token, or a "Ġ" whose trimmed offsets are empty at the next word
+            while f < n and spans[f][1] <= raw_s:
+                f += 1
+            marks.append(f if f < n and spans[f][0] < raw_s < spans[f][1] else -1)
             continue
         if s >= e:  # whitespace-only token: inside a value, or template
             while f < n and spans[f][1] <= raw_s:

@@ -32,6 +32,16 @@ class DataArguments:
     subsample_seed: int = field(default=0, metadata={"help": "Seed of the train/test subsets."})
 
 
+def launcher_defaults() -> dict[str, Any]:
+    """TrainingArguments defaults that the launcher implies: on a machine without CUDA,
+    ``accelerate launch --multi_gpu`` / ``torchrun`` processes train as multi-CPU DDP (gloo)."""
+    import torch
+
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not torch.cuda.is_available():
+        return {"use_cpu": True, "ddp_backend": "gloo"}
+    return {}
+
+
 def subsample(split, n: int | None, seed: int):
     """A random subset of ``n`` rows that keeps the original (time) order."""
     if n is None or n >= len(split):
