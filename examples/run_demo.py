@@ -78,6 +78,14 @@ def _train_args(hp: dict) -> list[str]:
     ]
 
 
+def device_description() -> str:
+    import torch
+
+    if torch.cuda.is_available():
+        return f"{torch.cuda.get_device_name(0)} (torch {torch.__version__})"
+    return f"CPU, {torch.get_num_threads()} threads (torch {torch.__version__})"
+
+
 def markdown_table(rows: list[dict], header: str) -> str:
     lines = [header, "", "| model | AUC | Logloss | train rows | train time (s) | total time (s) |", "|---|---|---|---|---|---|"]
     for r in rows:
@@ -148,13 +156,18 @@ def main(argv=None):
         rows.append({"model": name, "wall_time_s": wall, "checkpoint": out, **res})
         print(f"{name}: AUC {res['auc']:.4f}  Logloss {res['logloss']:.4f}  ({wall:.0f} s)", flush=True)
 
-    header = f"## {banner}\n\nData: {args.dataset}, test rows: {rows[0]['test_samples']}; pretraining {timings['pretrain']:.0f} s on {pre['train_samples']} rows."
+    device = device_description()
+    header = (
+        f"## {banner}\n\nDevice: {device}. Data: {args.dataset}, test rows: {rows[0]['test_samples']}; "
+        f"pretraining {timings['pretrain']:.0f} s ({profile['pretrain']['epochs']} epochs) on {pre['train_samples']} rows."
+    )
     table = markdown_table(rows, header)
     print("\n" + table + "\n", flush=True)
     with open(os.path.join(args.output_dir, "results.md"), "w", encoding="utf-8") as fh:
         fh.write(table + "\n")
     with open(os.path.join(args.output_dir, "results.json"), "w", encoding="utf-8") as fh:
-        json.dump({"profile": args.profile, "profile_settings": profile, "pretrain": pre, "rows": rows}, fh, indent=2, default=str)
+        json.dump({"profile": args.profile, "profile_settings": profile, "device": device, "pretrain": pre, "rows": rows},
+                  fh, indent=2, default=str)
     print(f"results and checkpoints in {os.path.abspath(args.output_dir)}", flush=True)
     return rows
 

@@ -86,6 +86,7 @@ def _load_text_encoder(plm_path: str | os.PathLike | None, **kwargs: Any) -> Pre
     path = str(plm_path or default_plm_path())
     if not os.path.isdir(path):
         raise FileNotFoundError(f"Text encoder {path!r} is not a local folder (no downloads here): pass a local HF checkpoint.")
+    kwargs.setdefault("dtype", torch.float32)  # train in fp32 (use bf16 autocast), even from a bf16 copy
     return _strip_pooler(AutoModel.from_pretrained(path, **kwargs))
 
 

@@ -65,7 +65,7 @@ def _rows_to_columns(rows: Any) -> dict[str, Sequence[Any]]:
         return {str(c): rows[c].tolist() for c in rows.columns}
     if isinstance(rows, Mapping):
         values = list(rows.values())
-        if values and all(isinstance(v, (str, int, float, type(None))) for v in values):
+        if values and all(isinstance(v, (str, int, float, type(None), np.generic)) for v in values):
             return {k: [v] for k, v in rows.items()}  # one row given as a dict
         return {k: v for k, v in rows.items()}
     if isinstance(rows, Sequence) and not isinstance(rows, str):
@@ -447,8 +447,8 @@ class FlipTabularTokenizer(PushToHubMixin):
         """Encode rows into ``feature_ids`` (B x F) and, with ``text=True``, ``input_ids``,
         ``attention_mask`` and ``token_field_ids`` (B x L). A ``label`` column passes through.
 
-        ``padding``: False (lists of different lengths, for `Dataset.map` + a collator), True or
-        "longest", or "max_length". ``return_tensors="pt"`` needs padding when lengths differ.
+        ``padding``: False or "do_not_pad" (lists of different lengths, for `Dataset.map` + a
+        collator), True or "longest", or "max_length". ``return_tensors="pt"`` needs padding when lengths differ.
         """
         columns = self._check_columns(_rows_to_columns(rows))
         ids, texts = self._row_texts(columns)
@@ -469,7 +469,8 @@ class FlipTabularTokenizer(PushToHubMixin):
             data["input_ids"] = input_ids
             data["attention_mask"] = [[1] * len(x) for x in input_ids]
             data["token_field_ids"] = field_ids
-            if padding:
+            padding = getattr(padding, "value", padding)  # transformers' PaddingStrategy
+            if padding and padding != "do_not_pad":
                 target = max(len(x) for x in input_ids)
                 if padding == "max_length":
                     target = max_length or self.max_length

@@ -144,3 +144,58 @@ def test_accelerate_launch_two_processes(tmp_path, tiny_plm, table_csv):
     summary = json.loads((out / "pretrain_results.json").read_text())
     assert summary["world_size"] == 2
     assert (out / "model.safetensors").exists()
+
+
+def test_push_to_hub_sends_the_checkpoint_folder(tmp_path, pretrained_dir, table_csv, monkeypatch):
+    """Everything up to the upload: the folder a push sends holds model, tokenizer and card, no pickle."""
+    import huggingface_hub
+
+    from flip_hf.hub import push_checkpoint_to_hub
+
+    out = tmp_path / "flip"
+    load_script("run_finetune").main(data_args(table_csv) + [
+        "--pretrained_dir", str(pretrained_dir), "--mode", "id", "--output_dir", str(out),
+        "--use_cpu", "True", "--disable_tqdm", "True"])
+    sent = {}
+
+    class FakeApi:
+        def __init__(self, token=None):
+            pass
+
+        def create_repo(self, repo_id, private=True, exist_ok=True):
+            sent["repo"] = repo_id
+
+        def upload_folder(self, folder_path, repo_id, allow_patterns, **kwargs):
+            sent["files"] = allow_patterns
+            return "ok"
+
+    monkeypatch.setattr(huggingface_hub, "HfApi", FakeApi)
+    push_checkpoint_to_hub(str(out), "someone/flip-id-test")
+    assert sent["repo"] == "someone/flip-id-test"
+    assert {"README.md", "config.json", "model.safetensors", "flip_feature_vocab.json", "tokenizer.json"} <= set(sent["files"])
+    assert not [f for f in sent["files"] if f.endswith((".bin", ".pt", ".pth", ".pkl"))]
+    # a Hub copy loads from that file set alone
+    from flip_hf import FlipForCTR, FlipTabularTokenizer
+
+    copy = tmp_path / "hub_copy"
+    copy.mkdir()
+    for name in sent["files"]:
+        shutil.copy(out / name, copy / name)
+    model = FlipForCTR.from_pretrained(copy)
+    tok = FlipTabularTokenizer.from_pretrained(copy)
+    assert model.config.mode == "id" and model.text_model is None
+    probs = model.predict_proba(pd.DataFrame(make_table(5, seed=9)), tok)
+    assert probs.shape == (5,) and bool(((probs > 0) & (probs < 1)).all())
+
+
+@pytest.mark.slow
+def test_demo_runs_end_to_end(tmp_path, tiny_plm):
+    out = tmp_path / "demo"
+    rows = load_script("run_demo").main([
+        "--plm", tiny_plm, "--train_samples", "200", "--max_eval_samples", "200", "--output_dir", str(out)])
+    assert [r["model"] for r in rows] == ["DCNv2 (no pretraining)", "FLIP_ID", "FLIP_PLM", "FLIP"]
+    table = (out / "results.md").read_text()
+    assert "QUICK profile" in table and "| FLIP |" in table
+    saved = json.loads((out / "results.json").read_text())
+    assert len(saved["rows"]) == 4 and all(0 <= r["auc"] <= 1 for r in saved["rows"])
+    assert (out / "flip" / "README.md").exists() and (out / "pretrain" / "model.safetensors").exists()

@@ -110,11 +110,8 @@ def tables(draw, values=unicode_value, max_rows=5, max_fields=4, missing=True):
 # ---------------------------------------------------------------------------- offline text tokenizers
 def _corpus() -> list[str]:
     t = make_table(200, seed=3, missing=False)
-    tok_free = []
-    for i in range(200):
-        tok_free.append(" ".join(f"{f} is {t[f][i]}." for f in FIELDS))
-    tok_free += ["The quick brown fox (1999) jumps over the lazy dog's back.", "college/grad student, K-12 & artist!"]
-    return tok_free
+    prompts = [" ".join(f"{f} is {t[f][i]}." for f in FIELDS) for i in range(200)]
+    return prompts + ["The quick brown fox (1999) jumps over the lazy dog's back.", "college/grad student, K-12 & artist!"]
 
 
 def _wrap(tokenizer_object, **special):
@@ -535,6 +532,15 @@ def test_input_formats_encode_identically(table, flip_tokenizer):
     assert set(tab_only.column_names) == {"label", "feature_ids"} and tab_only["feature_ids"] == ref["feature_ids"]
 
 
+def test_single_row_with_numpy_scalars(text_tokenizer):
+    fit = {"movie id": ["1", "2"], "title": ["A", "B"], "label": [0, 1]}
+    tok = FlipTabularTokenizer.from_dataset(fit, text_tokenizer=text_tokenizer)
+    row = dict(zip(["movie id", "title", "label"], np.array([2, 0, 1])))  # np.int64 cells
+    row["title"] = np.str_("B")
+    enc = tok(row)
+    assert dict(enc) == dict(tok({"movie id": ["2"], "title": ["B"], "label": [1]}))
+
+
 def test_dataframe_numeric_columns_with_nan(text_tokenizer):
     fit = {"movie id": ["1", "2", "3"], "title": ["A", "B", "C"], "label": [0, 1, 0]}
     tok = FlipTabularTokenizer.from_dataset(fit, text_tokenizer=text_tokenizer)
@@ -569,6 +575,11 @@ def test_padding_and_tensors(table, flip_tokenizer, text_tokenizer):
     assert fixed["input_ids"].shape == (B, 64) and fixed["token_field_ids"][:, max(lengths):].eq(-1).all()
     with pytest.raises(ValueError):
         tok(rows, return_tensors="pt")  # ragged without padding
+    from transformers.utils import PaddingStrategy
+
+    for no_pad in (False, "do_not_pad", PaddingStrategy.DO_NOT_PAD):
+        assert [len(x) for x in tok(rows, padding=no_pad)["input_ids"]] == lengths
+    assert tok(rows, padding=PaddingStrategy.LONGEST, return_tensors="pt")["input_ids"].shape == (B, L)
     with pytest.raises(ValueError, match="return_tensors"):
         tok(rows, padding=True, return_tensors="np")
     ids_only = tok(rows, text=False, return_tensors="pt")
