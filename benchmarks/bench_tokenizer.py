@@ -200,6 +200,7 @@ def main() -> None:
         "machine": {
             "cpus": os.cpu_count(),
             "load_avg_1_5_15_at_start": [round(x, 2) for x in load_avg],
+            "load_avg_1_5_15_at_end": [round(x, 2) for x in os.getloadavg()],
             "python": platform.python_version(),
             "transformers": transformers.__version__,
             "datasets": datasets.__version__,

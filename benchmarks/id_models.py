@@ -199,6 +199,10 @@ def benchmark_model(run_ctr, args, model: str, runs_dir: Path, test_argv: list, 
     return row
 
 
+def _paper_order(rows):
+    return sorted(rows, key=lambda r: MODELS.index(r["model"]) if r["model"] in MODELS else len(MODELS))
+
+
 def _f(x, fmt):
     return "–" if x is None else format(x, fmt)
 
@@ -230,7 +234,7 @@ def render_markdown(report: dict) -> str:
         "| train time (s) | wall time, all lr runs (s) | lr | epochs |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for r in report["results"]:
+    for r in _paper_order(report["results"]):
         if "error" in r:
             lines.append(f"| {r['name']} | error: {r['error']} | | | | | | | | | | |")
             continue
@@ -241,7 +245,7 @@ def render_markdown(report: dict) -> str:
             f"| {_f(r['train_samples_per_second'], '.0f')} | {_f(r['train_time_s'], '.0f')} "
             f"| {_f(r['model_wall_time_s'], '.0f')} | {r['learning_rate']:g} | {r['epochs']:g} |"
         )
-    grid_rows = [r for r in report["results"] if "error" not in r and len(r["grid"]) > 1]
+    grid_rows = [r for r in _paper_order(report["results"]) if "error" not in r and len(r["grid"]) > 1]
     if grid_rows:
         split = "held-out last 10% of train" if p["select_on"] == "validation" else "test"
         lines += ["", f"Learning-rate grid (AUC on the {split}; * = chosen):", "",
@@ -257,7 +261,7 @@ def render_markdown(report: dict) -> str:
                 else:
                     cells.append(f"{g[key]['auc']:.4f}" + ("*" if lr == r["learning_rate"] else ""))
             lines.append(f"| {r['name']} | " + " | ".join(cells) + " |")
-    curves = [r for r in report["results"] if "error" not in r and len(r.get("auc_per_epoch") or []) > 1]
+    curves = [r for r in _paper_order(report["results"]) if "error" not in r and len(r.get("auc_per_epoch") or []) > 1]
     if curves:
         n = max(len(r["auc_per_epoch"]) for r in curves)
         lines += ["", "Test AUC after each epoch of the reported run (diagnostic only; the table reports "
@@ -286,7 +290,8 @@ def parse_args(argv=None):
     parser.add_argument("--data_dir", default=str(REPO.parent / "shared" / "data" / "ml-1m"),
                         help="GroupLens ml-1m folder or zip (default: <repo>/../shared/data/ml-1m).")
     parser.add_argument("--models", nargs="+", default=MODELS, help=f"Default: all nine, {MODELS}.")
-    parser.add_argument("--epochs", type=float, default=1.0, help="Fixed epoch count, the same for every model.")
+    parser.add_argument("--epochs", type=float, default=2.0,
+                        help="Fixed epoch count, the same for every model (default 2, see the module docstring).")
     parser.add_argument("--lrs", nargs="+", type=float, default=[1e-3], help="Learning-rate grid.")
     parser.add_argument("--select_on", choices=("validation", "test"), default="validation",
                         help="Where the lr grid is scored (see the module docstring).")
