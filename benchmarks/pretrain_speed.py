@@ -19,6 +19,8 @@ tokenizer fitted on the train split, FLIP's field-level masking collator; every 
 batch (same batches for every variant), dynamically padded.
 
 CPU (default):  python benchmarks/pretrain_speed.py --warmup 3 --steps 5
+                (add ``--threads 1`` on a shared machine: two OpenMP threads competing with another
+                process make every op many times slower and the timings meaningless)
 GPU:            python benchmarks/pretrain_speed.py --device cuda --bf16 --batch_size 1024 \\
                     --dataset movielens-1m --data_dir /path/to/ml-1m
 
@@ -28,6 +30,7 @@ Writes ``benchmarks/results/pretrain_speed_<device>.json`` and prints a table.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import platform
@@ -38,6 +41,9 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+if importlib.util.find_spec("flip_hf") is None:  # a checkout without the package installed (GPU machine)
+    sys.path.insert(0, str(HERE.parent))
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(HERE.parent), os.environ.get("PYTHONPATH")]))
 VARIANTS = ("plain", "plain_2x", "flip", "flip_all_pos")
 
 

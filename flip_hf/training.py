@@ -127,16 +127,16 @@ class FlipPretrainingTrainer(FlipTrainer):
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         outputs = model(**inputs)
-        if model.training:
+        if model.training:  # kept on the device: no host sync per step
             for k in self._PARTS:
-                self._part_sums[k] += float(getattr(outputs, k).detach())
+                self._part_sums[k] = self._part_sums[k] + getattr(outputs, k).detach().float()
             self._part_count += 1
         return (outputs.loss, outputs) if return_outputs else outputs.loss
 
     def log(self, logs: dict[str, float], *args: Any, **kwargs: Any) -> None:
         if self._part_count and "loss" in logs:
             for k in self._PARTS:
-                logs[k] = round(self._part_sums[k] / self._part_count, 4)
+                logs[k] = round(float(self._part_sums[k]) / self._part_count, 4)
                 self._part_sums[k] = 0.0
             self._part_count = 0
         super().log(logs, *args, **kwargs)

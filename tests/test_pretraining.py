@@ -13,11 +13,10 @@ import os
 import pytest
 import torch
 import torch.nn.functional as F
-from transformers import BertConfig, BertModel
+from transformers import BertModel
 
 from flip_hf import DataCollatorForFlipPretraining, FlipConfig, FlipForCTR, FlipForPretraining
 from flip_hf.collator import pad_text_batch
-from flip_hf.pretraining_heads import MaskedLanguageHead
 from flip_hf.tokenization_flip import MASK_ID
 
 from conftest import make_table
