@@ -12,17 +12,14 @@ from __future__ import annotations
 
 import json
 import logging
-import sys
-import time
 from dataclasses import dataclass, field
 
-from transformers import HfArgumentParser, TrainingArguments, set_seed
+from transformers import TrainingArguments
 
 from flip_hf import FlipConfig, FlipForCTR
-from flip_hf.collator import DataCollatorForCTR
 from flip_hf.id_models import list_id_models
-from flip_hf.metrics import compute_ctr_metrics
-from flip_hf.training import DataArguments, launcher_defaults, FlipTrainer, fit_tokenizer, load_data, write_results
+from flip_hf.training import (DataArguments, fit_tokenizer, load_data, parse_script_args, train_and_evaluate_ctr,
+                              write_results)
 
 logger = logging.getLogger("run_ctr")
 
@@ -55,15 +52,11 @@ CTR_DEFAULTS = dict(
 
 
 def main(argv=None):
-    parser = HfArgumentParser((ModelArguments, DataArguments, TrainingArguments))
-    parser.set_defaults(**CTR_DEFAULTS, **launcher_defaults())
-    model_args, data_args, training_args = parser.parse_args_into_dataclasses(args=argv)
-    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO, stream=sys.stdout)
-    set_seed(training_args.seed)
-
+    model_args, data_args, training_args = parse_script_args(
+        (ModelArguments, DataArguments, TrainingArguments), CTR_DEFAULTS, argv
+    )
     ds = load_data(data_args)
     tokenizer = fit_tokenizer(ds, data_args)
-    encoded = tokenizer.encode_dataset(ds, text=False)
     config = FlipConfig.from_tokenizer(
         tokenizer,
         mode="id",
@@ -77,36 +70,11 @@ def main(argv=None):
     logger.info("%s: %d train / %d test rows, %d fields, %d feature ids, %d parameters",
                 data_args.dataset, len(ds["train"]), len(ds["test"]), tokenizer.num_fields,
                 tokenizer.feature_vocab_size, model.num_parameters())
-
-    trainer = FlipTrainer(
-        model=model,
-        args=training_args,
-        train_dataset=encoded["train"],
-        eval_dataset=encoded["test"],
-        data_collator=DataCollatorForCTR(tokenizer, text=False),
-        compute_metrics=compute_ctr_metrics,
-        processing_class=tokenizer,
-    )
-    start = time.perf_counter()
-    train_result = trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
-    train_time = time.perf_counter() - start
-    metrics = trainer.evaluate(metric_key_prefix="test")
-    results = {
-        "auc": metrics["test_auc"],
-        "logloss": metrics["test_logloss"],
-        "dataset": data_args.dataset,
-        "id_model": model_args.id_model,
-        "train_samples": len(ds["train"]),
-        "test_samples": len(ds["test"]),
-        "epochs": training_args.num_train_epochs,
-        "learning_rate": training_args.learning_rate,
-        "batch_size": training_args.per_device_train_batch_size,
-        "train_time_s": round(train_time, 2),
-        "train_samples_per_second": train_result.metrics.get("train_samples_per_second"),
-    }
-    trainer.save_model(training_args.output_dir)
-    path = write_results(training_args.output_dir, results)
-    logger.info("test AUC %.4f  Logloss %.4f  -> %s", results["auc"], results["logloss"], path)
+    results, trainer = train_and_evaluate_ctr(model, tokenizer, ds, training_args, text=False)
+    results["dataset"] = data_args.dataset
+    if training_args.should_save:
+        path = write_results(training_args.output_dir, results)
+        logger.info("test AUC %.4f  Logloss %.4f  -> %s", results["auc"], results["logloss"], path)
     return results
 
 

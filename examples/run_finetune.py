@@ -13,17 +13,15 @@ model card (README.md). --push_to_hub / --hub_model_id upload that folder.
 from __future__ import annotations
 
 import logging
-import sys
-import time
 from dataclasses import dataclass, field
 
-from transformers import HfArgumentParser, TrainingArguments, set_seed
+from transformers import TrainingArguments
 
-from flip_hf import DataCollatorForCTR, FlipConfig, FlipForCTR, FlipTabularTokenizer
+from flip_hf import FlipConfig, FlipForCTR, FlipTabularTokenizer
 from flip_hf.hub import build_model_card, save_model_card
-from flip_hf.metrics import compute_ctr_metrics
 from flip_hf.modeling_flip import truncate_text_layers
-from flip_hf.training import DataArguments, launcher_defaults, FlipTrainer, fit_tokenizer, load_data, write_results
+from flip_hf.training import (DataArguments, fit_tokenizer, load_data, parse_script_args, train_and_evaluate_ctr,
+                              write_results)
 
 logger = logging.getLogger("run_finetune")
 
@@ -79,59 +77,23 @@ def build_model(args: FinetuneArguments, ds, data_args: DataArguments):
 
 
 def main(argv=None):
-    parser = HfArgumentParser((FinetuneArguments, DataArguments, TrainingArguments))
-    parser.set_defaults(**FINETUNE_DEFAULTS, **launcher_defaults())
-    ft_args, data_args, training_args = parser.parse_args_into_dataclasses(args=argv)
+    ft_args, data_args, training_args = parse_script_args(
+        (FinetuneArguments, DataArguments, TrainingArguments), FINETUNE_DEFAULTS, argv
+    )
     if ft_args.mode not in ("joint", "id", "plm"):
         raise ValueError(f"--mode must be joint, id or plm, got {ft_args.mode!r}.")
-    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO, stream=sys.stdout)
-    set_seed(training_args.seed)
-
     ds = load_data(data_args)
     model, tokenizer = build_model(ft_args, ds, data_args)
-    model.config.check_tokenizer(tokenizer)
-    text = ft_args.mode != "id"
-    with training_args.main_process_first(desc="encoding"):
-        encoded = tokenizer.encode_dataset(ds, text=text)
     logger.info("%s mode=%s: %d train / %d test rows, %d parameters", data_args.dataset, ft_args.mode,
                 len(ds["train"]), len(ds["test"]), model.num_parameters())
-
-    trainer = FlipTrainer(
-        model=model,
-        args=training_args,
-        train_dataset=encoded["train"],
-        eval_dataset=encoded["test"],
-        data_collator=DataCollatorForCTR(tokenizer, text=text),
-        compute_metrics=compute_ctr_metrics,
-        processing_class=tokenizer,
-        text_learning_rate=ft_args.text_learning_rate if text else None,
+    text = ft_args.mode != "id"
+    results, trainer = train_and_evaluate_ctr(
+        model, tokenizer, ds, training_args, text=text, text_learning_rate=ft_args.text_learning_rate
     )
-    start = time.perf_counter()
-    train_result = trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
-    train_time = time.perf_counter() - start
-    start = time.perf_counter()
-    metrics = trainer.evaluate(metric_key_prefix="test")
-    eval_time = time.perf_counter() - start
-    results = {
-        "auc": metrics["test_auc"],
-        "logloss": metrics["test_logloss"],
-        "mode": ft_args.mode,
-        "dataset": data_args.dataset,
-        "pretrained_dir": ft_args.pretrained_dir,
-        "id_model": model.config.id_model,
-        "train_samples": len(ds["train"]),
-        "test_samples": len(ds["test"]),
-        "epochs": training_args.num_train_epochs,
-        "learning_rate": training_args.learning_rate,
-        "text_learning_rate": ft_args.text_learning_rate if text else None,
-        "batch_size": training_args.per_device_train_batch_size,
-        "train_time_s": round(train_time, 2),
-        "eval_time_s": round(eval_time, 2),
-        "train_samples_per_second": train_result.metrics.get("train_samples_per_second"),
-    }
+    results.update(mode=ft_args.mode, dataset=data_args.dataset, pretrained_dir=ft_args.pretrained_dir,
+                   text_learning_rate=ft_args.text_learning_rate if text else None)
     if ft_args.mode == "joint":
         results["alpha"] = float(model.alpha.detach())
-    trainer.save_model(training_args.output_dir)
     if training_args.should_save:
         write_results(training_args.output_dir, results)
         hyper = {k: results[k] for k in ("epochs", "learning_rate", "text_learning_rate", "batch_size", "train_samples")}

@@ -16,16 +16,15 @@ the FlipTabularTokenizer; resume with --resume_from_checkpoint. Ablations (Table
 from __future__ import annotations
 
 import logging
-import sys
 import time
 from dataclasses import dataclass, field
 
-from transformers import HfArgumentParser, TrainingArguments, set_seed
+from transformers import TrainingArguments
 
 from flip_hf import DataCollatorForFlipPretraining, FlipForPretraining
 from flip_hf.id_models import list_id_models
 from flip_hf.modeling_flip import truncate_text_layers
-from flip_hf.training import DataArguments, launcher_defaults, FlipPretrainingTrainer, fit_tokenizer, load_data, write_results
+from flip_hf.training import DataArguments, FlipPretrainingTrainer, fit_tokenizer, load_data, parse_script_args, write_results
 
 logger = logging.getLogger("run_pretrain")
 
@@ -63,12 +62,9 @@ PRETRAIN_DEFAULTS = dict(  # SPEC section 5: AdamW, batch 1024, lr 5e-5, cosine 
 
 
 def main(argv=None):
-    parser = HfArgumentParser((PretrainArguments, DataArguments, TrainingArguments))
-    parser.set_defaults(**PRETRAIN_DEFAULTS, **launcher_defaults())
-    model_args, data_args, training_args = parser.parse_args_into_dataclasses(args=argv)
-    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO, stream=sys.stdout)
-    set_seed(training_args.seed)
-
+    model_args, data_args, training_args = parse_script_args(
+        (PretrainArguments, DataArguments, TrainingArguments), PRETRAIN_DEFAULTS, argv
+    )
     ds = load_data(data_args)
     tokenizer = fit_tokenizer(ds, data_args, text_tokenizer=model_args.plm)
     with training_args.main_process_first(desc="encoding"):

@@ -4,14 +4,19 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
+import sys
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from transformers import Trainer
+from transformers import HfArgumentParser, Trainer, set_seed
 
 from .data import load_ctr_dataset
+from .collator import DataCollatorForCTR
+from .metrics import compute_ctr_metrics
 from .tokenization_flip import FlipTabularTokenizer
 
 
@@ -40,6 +45,16 @@ def launcher_defaults() -> dict[str, Any]:
     if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not torch.cuda.is_available():
         return {"use_cpu": True, "ddp_backend": "gloo"}
     return {}
+
+
+def parse_script_args(dataclass_types: tuple, defaults: dict[str, Any], argv: list[str] | None = None):
+    """Parse a script's dataclasses (TrainingArguments last) with its defaults, set up logging and the seed."""
+    parser = HfArgumentParser(dataclass_types)
+    parser.set_defaults(**defaults, **launcher_defaults())
+    parsed = parser.parse_args_into_dataclasses(args=argv)
+    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO, stream=sys.stdout)
+    set_seed(parsed[-1].seed)
+    return parsed
 
 
 def subsample(split, n: int | None, seed: int):
@@ -149,3 +164,44 @@ def write_results(output_dir: str, results: dict[str, Any], name: str = "results
     with open(path, "w", encoding="utf-8") as fh:
         json.dump(results, fh, indent=2, sort_keys=True, default=float)
     return path
+
+
+def train_and_evaluate_ctr(model, tokenizer: FlipTabularTokenizer, ds, training_args, text: bool,
+                           text_learning_rate: float | None = None) -> tuple[dict[str, Any], FlipTrainer]:
+    """Encode ``ds``, train a `FlipForCTR` on its train split, test it, save model + tokenizer.
+
+    Returns the test metrics (``auc``, ``logloss``) with sizes and timings, and the trainer.
+    """
+    model.config.check_tokenizer(tokenizer)
+    with training_args.main_process_first(desc="encoding"):
+        encoded = tokenizer.encode_dataset(ds, text=text)
+    trainer = FlipTrainer(
+        model=model,
+        args=training_args,
+        train_dataset=encoded["train"],
+        eval_dataset=encoded["test"],
+        data_collator=DataCollatorForCTR(tokenizer, text=text),
+        compute_metrics=compute_ctr_metrics,
+        processing_class=tokenizer,
+        text_learning_rate=text_learning_rate if text else None,
+    )
+    start = time.perf_counter()
+    train_result = trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
+    train_time = time.perf_counter() - start
+    start = time.perf_counter()
+    metrics = trainer.evaluate(metric_key_prefix="test")
+    results = {
+        "auc": metrics["test_auc"],
+        "logloss": metrics["test_logloss"],
+        "id_model": model.config.id_model,
+        "train_samples": len(ds["train"]),
+        "test_samples": len(ds["test"]),
+        "epochs": training_args.num_train_epochs,
+        "learning_rate": training_args.learning_rate,
+        "batch_size": training_args.per_device_train_batch_size,
+        "train_time_s": round(train_time, 2),
+        "eval_time_s": round(time.perf_counter() - start, 2),
+        "train_samples_per_second": train_result.metrics.get("train_samples_per_second"),
+    }
+    trainer.save_model(training_args.output_dir)
+    return results, trainer
