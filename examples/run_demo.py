@@ -28,7 +28,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 
 PROFILES = {
     "quick": dict(
-        train_samples=8000,
+        train_samples=6000,
         num_text_layers=2,
         max_seq_length=64,
         pretrain=dict(epochs=1, batch_size=64, learning_rate=3e-4),
