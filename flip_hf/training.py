@@ -38,13 +38,16 @@ class DataArguments:
 
 
 def launcher_defaults() -> dict[str, Any]:
-    """TrainingArguments defaults that the launcher implies: on a machine without CUDA,
+    """TrainingArguments defaults the machine implies: without CUDA, no pinned memory, and
     ``accelerate launch --multi_gpu`` / ``torchrun`` processes train as multi-CPU DDP (gloo)."""
     import torch
 
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not torch.cuda.is_available():
-        return {"use_cpu": True, "ddp_backend": "gloo"}
-    return {}
+    if torch.cuda.is_available():
+        return {}
+    defaults: dict[str, Any] = {"dataloader_pin_memory": False}  # nothing to pin to on a CPU machine
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        defaults.update(use_cpu=True, ddp_backend="gloo")
+    return defaults
 
 
 def parse_script_args(dataclass_types: tuple, defaults: dict[str, Any], argv: list[str] | None = None):
