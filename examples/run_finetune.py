@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from transformers import TrainingArguments
 
 from flip_hf import FlipConfig, FlipForCTR, FlipTabularTokenizer
-from flip_hf.hub import build_model_card, save_model_card
+from flip_hf.hub import add_auto_map, build_model_card, save_model_card
 from flip_hf.modeling_flip import truncate_text_layers
 from flip_hf.training import (DataArguments, fit_tokenizer, load_data, parse_script_args, train_and_evaluate_ctr,
                               write_results)
@@ -99,6 +99,7 @@ def main(argv=None):
         hyper = {k: results[k] for k in ("epochs", "learning_rate", "text_learning_rate", "batch_size", "train_samples")}
         card = build_model_card(model.config, results, data_args.dataset, hyper, pretrained_from=ft_args.pretrained_dir)
         save_model_card(training_args.output_dir, card)
+        add_auto_map(training_args.output_dir)
         if training_args.push_to_hub:
             trainer.push_to_hub(commit_message=f"{ft_args.mode} finetuned, test AUC {results['auc']:.4f}")
     logger.info("test AUC %.4f  Logloss %.4f  (%s)", results["auc"], results["logloss"], ft_args.mode)

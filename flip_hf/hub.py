@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from typing import Any
 
@@ -71,6 +72,27 @@ def save_model_card(output_dir: str, card: ModelCard) -> str:
     path = os.path.join(output_dir, "README.md")
     card.save(path)
     return path
+
+
+_REMOTE_CODE_STUBS = {
+    "configuration_flip.py": '"""Hub entry point: the config class of the installed flip_hf."""\nfrom flip_hf.configuration_flip import FlipConfig  # noqa: F401\n',
+    "modeling_flip.py": '"""Hub entry point: the model classes of the installed flip_hf."""\nfrom flip_hf.modeling_flip import FlipForCTR, FlipForPretraining  # noqa: F401\n',
+}
+
+
+def add_auto_map(folder: str) -> None:
+    """Make a checkpoint folder loadable by ``AutoModel.from_pretrained(repo, trust_remote_code=True)``
+    without importing flip_hf first: small entry-point modules that import the installed flip_hf,
+    and an ``auto_map`` in config.json. (``import flip_hf`` alone registers the Auto classes too.)"""
+    for name, text in _REMOTE_CODE_STUBS.items():
+        with open(os.path.join(folder, name), "w", encoding="utf-8") as fh:
+            fh.write(text)
+    config_path = os.path.join(folder, "config.json")
+    with open(config_path, encoding="utf-8") as fh:
+        config = json.load(fh)
+    config["auto_map"] = {"AutoConfig": "configuration_flip.FlipConfig", "AutoModel": "modeling_flip.FlipForCTR"}
+    with open(config_path, "w", encoding="utf-8") as fh:
+        json.dump(config, fh, indent=2, sort_keys=True)
 
 
 def upload_folder_contents(folder: str) -> list[str]:

@@ -102,12 +102,11 @@ class FlipPreTrainedModel(PreTrainedModel):
 
     @torch.no_grad()
     def _init_weights(self, module: nn.Module) -> None:
+        """HF's scheme (normal(0, ``initializer_range``) for Linear and Embedding, zero biases) for
+        every new module, the ID model's included (its standalone ``init_weights()`` is not used
+        inside FLIP; the ID-model benchmark was measured with this scheme); plus α and the MTM head."""
         super()._init_weights(module)
-        if isinstance(module, IDModelBase):
-            # the ID zoo's own scheme (small embeddings, default Linear init), unless loaded
-            if not any(getattr(p, "_is_hf_initialized", False) for p in module.parameters()):
-                module.init_weights()
-        elif isinstance(module, FlipForCTR) and module.config.mode == "joint":
+        if isinstance(module, FlipForCTR) and module.config.mode == "joint":
             a = min(max(module.config.alpha_init, 1e-4), 1 - 1e-4)
             init.constant_(module.alpha_logit, math.log(a / (1 - a)))
         elif isinstance(module, MaskedTabularHead):

@@ -183,6 +183,10 @@ def test_push_to_hub_sends_the_checkpoint_folder(tmp_path, pretrained_dir, table
         shutil.copy(out / name, copy / name)
     model = FlipForCTR.from_pretrained(copy)
     tok = FlipTabularTokenizer.from_pretrained(copy)
+    from transformers import AutoModel
+
+    auto = AutoModel.from_pretrained(copy, trust_remote_code=True)
+    assert type(auto) is FlipForCTR and "modeling_flip.py" in sent["files"]
     assert model.config.mode == "id" and model.text_model is None
     probs = model.predict_proba(pd.DataFrame(make_table(5, seed=9)), tok)
     assert probs.shape == (5,) and bool(((probs > 0) & (probs < 1)).all())
