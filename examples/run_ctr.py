@@ -18,7 +18,7 @@ from transformers import TrainingArguments
 
 from flip_hf import FlipConfig, FlipForCTR
 from flip_hf.id_models import list_id_models
-from flip_hf.training import (DataArguments, fit_tokenizer, load_data, parse_script_args, train_and_evaluate_ctr,
+from flip_hf.training import (CTR_TRAINING_DEFAULTS, DataArguments, fit_tokenizer, load_data, parse_script_args, train_and_evaluate_ctr,
                               write_results)
 
 logger = logging.getLogger("run_ctr")
@@ -33,22 +33,7 @@ class ModelArguments:
     id_model_kwargs: str = field(default="{}", metadata={"help": "Extra ID-model hyperparameters as JSON."})
 
 
-CTR_DEFAULTS = dict(
-    output_dir="runs/ctr",
-    per_device_train_batch_size=256,
-    per_device_eval_batch_size=4096,
-    learning_rate=1e-3,
-    num_train_epochs=1,
-    weight_decay=0.0,
-    optim="adamw_torch",  # = Adam with weight_decay 0 (SPEC section 5)
-    lr_scheduler_type="constant",
-    logging_steps=100,
-    save_strategy="no",
-    eval_strategy="no",
-    report_to="none",
-    remove_unused_columns=False,
-    label_names=["labels"],
-)
+CTR_DEFAULTS = dict(CTR_TRAINING_DEFAULTS, output_dir="runs/ctr", per_device_eval_batch_size=4096, logging_steps=100)
 
 
 def main(argv=None):

@@ -20,7 +20,7 @@ from transformers import TrainingArguments
 from flip_hf import FlipConfig, FlipForCTR, FlipTabularTokenizer
 from flip_hf.hub import add_auto_map, build_model_card, save_model_card
 from flip_hf.modeling_flip import truncate_text_layers
-from flip_hf.training import (DataArguments, fit_tokenizer, load_data, parse_script_args, train_and_evaluate_ctr,
+from flip_hf.training import (CTR_TRAINING_DEFAULTS, DataArguments, fit_tokenizer, load_data, parse_script_args, train_and_evaluate_ctr,
                               write_results)
 
 logger = logging.getLogger("run_finetune")
@@ -37,22 +37,7 @@ class FinetuneArguments:
     alpha_init: float = field(default=0.5)
 
 
-FINETUNE_DEFAULTS = dict(  # SPEC section 5: Adam, batch 256, lr from {1e-5 ... 5e-3}
-    output_dir="runs/finetune",
-    per_device_train_batch_size=256,
-    per_device_eval_batch_size=1024,
-    learning_rate=1e-3,
-    num_train_epochs=1,
-    weight_decay=0.0,
-    optim="adamw_torch",
-    lr_scheduler_type="constant",
-    logging_steps=50,
-    save_strategy="no",
-    eval_strategy="no",
-    report_to="none",
-    remove_unused_columns=False,
-    label_names=["labels"],
-)
+FINETUNE_DEFAULTS = dict(CTR_TRAINING_DEFAULTS, output_dir="runs/finetune")  # lr 1e-3 from SPEC's grid
 
 
 def build_model(args: FinetuneArguments, ds, data_args: DataArguments):

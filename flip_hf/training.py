@@ -37,6 +37,24 @@ class DataArguments:
     subsample_seed: int = field(default=0, metadata={"help": "Seed of the train/test subsets."})
 
 
+CTR_TRAINING_DEFAULTS: dict[str, Any] = dict(  # SPEC section 5 finetuning: Adam, batch 256
+    per_device_train_batch_size=256,
+    per_device_eval_batch_size=1024,
+    learning_rate=1e-3,
+    num_train_epochs=1,
+    weight_decay=0.0,
+    optim="adamw_torch",  # = Adam with weight_decay 0
+    lr_scheduler_type="constant",
+    logging_steps=50,
+    save_strategy="no",
+    eval_strategy="no",
+    report_to="none",
+    remove_unused_columns=False,
+    label_names=["labels"],
+)
+"""TrainingArguments defaults of the CTR scripts (run_ctr.py, run_finetune.py)."""
+
+
 def launcher_defaults() -> dict[str, Any]:
     """TrainingArguments defaults the machine implies: without CUDA, no pinned memory, and
     ``accelerate launch --multi_gpu`` / ``torchrun`` processes train as multi-CPU DDP (gloo)."""
