@@ -41,6 +41,16 @@ def make_table(n: int = 400, seed: int = 0, missing: bool = True) -> dict[str, l
     return table
 
 
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Tiny models gain nothing from intra-op threads, and on a shared 2-core machine two OpenMP
+    threads competing with another process slow every op down ~20x; restored afterwards."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="session")
 def table():
     return make_table()

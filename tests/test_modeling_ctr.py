@@ -28,14 +28,7 @@ from conftest import make_table
 
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """Tiny models gain nothing from intra-op threads, and on a shared 2-core machine two OpenMP
-    threads competing with another process slow every op down ~20x; restored afterwards."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 SMALL_ID = dict(id_embedding_dim=8, id_mlp_hidden_sizes=[32, 16])

@@ -24,14 +24,7 @@ from conftest import make_table
 SMALL = dict(id_embedding_dim=8, id_mlp_hidden_sizes=[32, 16], mtm_projection_dim=16, contrastive_projection_dim=16)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """Tiny models gain nothing from intra-op threads, and on a shared 2-core machine two OpenMP
-    threads competing with another process slow every op down ~20x; restored afterwards."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
