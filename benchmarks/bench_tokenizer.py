@@ -124,7 +124,9 @@ def main() -> None:
         enc = tok.encode_dataset(fresh, batch_size=args.batch_size, num_proc=args.num_proc)
         t_first = time.perf_counter() - t0
         rows_per_s = len(enc) / t_first
-        print(f"first run: {len(enc):,} rows in {t_first:.1f} s = {rows_per_s:,.0f} rows/s (piecewise={tok._piecewise})")
+        print(
+            f"first run: {len(enc):,} rows in {t_first:.1f} s = {rows_per_s:,.0f} rows/s (piecewise={tok._piecewise})"
+        )
 
         lengths = np.asarray(pc.list_value_length(enc.data.column("input_ids")).to_numpy())
         dist = {

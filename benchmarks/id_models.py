@@ -56,13 +56,27 @@ RESULTS_DIR = REPO / "benchmarks" / "results"
 # paper order (Table II and the text under it) and names
 MODELS = ["afm", "pnn", "wide_deep", "dcn", "deepfm", "xdeepfm", "afn", "autoint", "dcnv2"]
 DISPLAY = {
-    "afm": "AFM", "pnn": "PNN", "wide_deep": "Wide&Deep", "dcn": "DCN", "deepfm": "DeepFM",
-    "xdeepfm": "xDeepFM", "afn": "AFN", "autoint": "AutoInt", "dcnv2": "DCNv2",
+    "afm": "AFM",
+    "pnn": "PNN",
+    "wide_deep": "Wide&Deep",
+    "dcn": "DCN",
+    "deepfm": "DeepFM",
+    "xdeepfm": "xDeepFM",
+    "afn": "AFN",
+    "autoint": "AutoInt",
+    "dcnv2": "DCNv2",
 }
 # SPEC section 7: test AUC (and Logloss where the paper gives it) on MovieLens-1M
 PAPER_AUC = {
-    "deepfm": 0.8539, "autoint": 0.8509, "dcnv2": 0.8548, "afm": 0.8449, "pnn": 0.8546,
-    "wide_deep": 0.8509, "dcn": 0.8509, "xdeepfm": 0.8454, "afn": 0.8525,
+    "deepfm": 0.8539,
+    "autoint": 0.8509,
+    "dcnv2": 0.8548,
+    "afm": 0.8449,
+    "pnn": 0.8546,
+    "wide_deep": 0.8509,
+    "dcn": 0.8509,
+    "xdeepfm": 0.8454,
+    "afn": 0.8525,
 }
 PAPER_LOGLOSS = {"deepfm": 0.3905, "autoint": 0.4013, "dcnv2": 0.3893}
 AUC_TOLERANCE = 0.012  # the issue's bar: within 0.012 AUC of the paper
@@ -96,8 +110,10 @@ def export_train_for_validation(data_dir: str, path: Path, max_train_samples, se
 
 def auc_per_epoch(output_dir: str, prefix: str = "eval") -> list:
     """Evaluation AUC after every epoch, from the last checkpoint's trainer_state.json."""
-    states = sorted(glob.glob(os.path.join(output_dir, "checkpoint-*", "trainer_state.json")),
-                    key=lambda p: int(Path(p).parent.name.split("-")[-1]))
+    states = sorted(
+        glob.glob(os.path.join(output_dir, "checkpoint-*", "trainer_state.json")),
+        key=lambda p: int(Path(p).parent.name.split("-")[-1]),
+    )
     if not states:
         return []
     with open(states[-1], encoding="utf-8") as fh:
@@ -105,8 +121,13 @@ def auc_per_epoch(output_dir: str, prefix: str = "eval") -> list:
     out = []
     for entry in history:
         if f"{prefix}_auc" in entry:
-            out.append({"epoch": round(float(entry.get("epoch", 0)), 3),
-                        "auc": entry[f"{prefix}_auc"], "logloss": entry.get(f"{prefix}_logloss")})
+            out.append(
+                {
+                    "epoch": round(float(entry.get("epoch", 0)), 3),
+                    "auc": entry[f"{prefix}_auc"],
+                    "logloss": entry.get(f"{prefix}_logloss"),
+                }
+            )
     return out
 
 
@@ -116,21 +137,32 @@ def train_once(run_ctr, args, model: str, lr: float, out_dir: Path, data_argv: l
     if args.reuse_runs and result_file.exists():
         with open(result_file, encoding="utf-8") as fh:
             res = json.load(fh)
-        if (res.get("id_model") == model and float(res.get("learning_rate")) == lr
-                and float(res.get("epochs")) == float(args.epochs)):
+        if (
+            res.get("id_model") == model
+            and float(res.get("learning_rate")) == lr
+            and float(res.get("epochs")) == float(args.epochs)
+        ):
             res["auc_per_epoch"] = res.get("auc_per_epoch") or auc_per_epoch(str(out_dir))
             res["wall_time_s"] = res.get("wall_time_s", res.get("train_time_s"))
             print(f"[id_models] reusing {result_file}", flush=True)
             return res
     argv = data_argv + [
-        "--id_model", model,
-        "--output_dir", str(out_dir),
-        "--num_train_epochs", f"{args.epochs:g}",
-        "--learning_rate", str(lr),
-        "--per_device_train_batch_size", str(args.batch_size),
-        "--seed", str(args.seed),
-        "--disable_tqdm", "true",
-        "--logging_steps", str(args.logging_steps),
+        "--id_model",
+        model,
+        "--output_dir",
+        str(out_dir),
+        "--num_train_epochs",
+        f"{args.epochs:g}",
+        "--learning_rate",
+        str(lr),
+        "--per_device_train_batch_size",
+        str(args.batch_size),
+        "--seed",
+        str(args.seed),
+        "--disable_tqdm",
+        "true",
+        "--logging_steps",
+        str(args.logging_steps),
     ]
     per_epoch = args.epochs > 1 and not args.no_per_epoch_eval
     if per_epoch:  # an evaluation after every epoch, read back from trainer_state.json
@@ -150,8 +182,18 @@ def train_once(run_ctr, args, model: str, lr: float, out_dir: Path, data_argv: l
 
 
 def _slim(res: dict) -> dict:
-    keys = ("auc", "logloss", "learning_rate", "epochs", "train_samples", "test_samples",
-            "train_time_s", "wall_time_s", "train_samples_per_second", "auc_per_epoch")
+    keys = (
+        "auc",
+        "logloss",
+        "learning_rate",
+        "epochs",
+        "train_samples",
+        "test_samples",
+        "train_time_s",
+        "wall_time_s",
+        "train_samples_per_second",
+        "auc_per_epoch",
+    )
     return {k: res.get(k) for k in keys}
 
 
@@ -257,9 +299,13 @@ def render_markdown(report: dict) -> str:
     grid_rows = [r for r in _paper_order(report["results"]) if "error" not in r and len(r["grid"]) > 1]
     if grid_rows:
         split = "held-out last 10% of train" if p["select_on"] == "validation" else "test"
-        lines += ["", f"Learning-rate grid (AUC on the {split}; * = chosen):", "",
-                  "| model | " + " | ".join(f"lr {lr:g}" for lr in p["lrs"]) + " |",
-                  "|---|" + "---|" * len(p["lrs"])]
+        lines += [
+            "",
+            f"Learning-rate grid (AUC on the {split}; * = chosen):",
+            "",
+            "| model | " + " | ".join(f"lr {lr:g}" for lr in p["lrs"]) + " |",
+            "|---|" + "---|" * len(p["lrs"]),
+        ]
         for r in grid_rows:
             key = "validation" if p["select_on"] == "validation" else "test"
             cells = []
@@ -273,10 +319,13 @@ def render_markdown(report: dict) -> str:
     curves = [r for r in _paper_order(report["results"]) if "error" not in r and len(r.get("auc_per_epoch") or []) > 1]
     if curves:
         n = max(len(r["auc_per_epoch"]) for r in curves)
-        lines += ["", "Test AUC after each epoch of the reported run (diagnostic only; the table reports "
-                  "the last epoch):", "",
-                  "| model | " + " | ".join(f"epoch {i + 1}" for i in range(n)) + " |",
-                  "|---|" + "---|" * n]
+        lines += [
+            "",
+            "Test AUC after each epoch of the reported run (diagnostic only; the table reports the last epoch):",
+            "",
+            "| model | " + " | ".join(f"epoch {i + 1}" for i in range(n)) + " |",
+            "|---|" + "---|" * n,
+        ]
         for r in curves:
             cells = [f"{e['auc']:.4f}" for e in r["auc_per_epoch"]] + ["–"] * (n - len(r["auc_per_epoch"]))
             lines.append(f"| {r['name']} | " + " | ".join(cells) + " |")
@@ -294,33 +343,53 @@ def write_outputs(report: dict, md_path: Path, json_path: Path) -> None:
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data_dir", default=str(REPO.parent / "shared" / "data" / "ml-1m"),
-                        help="GroupLens ml-1m folder or zip (default: <repo>/../shared/data/ml-1m).")
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--data_dir",
+        default=str(REPO.parent / "shared" / "data" / "ml-1m"),
+        help="GroupLens ml-1m folder or zip (default: <repo>/../shared/data/ml-1m).",
+    )
     parser.add_argument("--models", nargs="+", default=MODELS, help=f"Default: all nine, {MODELS}.")
-    parser.add_argument("--epochs", type=float, default=2.0,
-                        help="Fixed epoch count, the same for every model (default 2, see the module docstring).")
+    parser.add_argument(
+        "--epochs",
+        type=float,
+        default=2.0,
+        help="Fixed epoch count, the same for every model (default 2, see the module docstring).",
+    )
     parser.add_argument("--lrs", nargs="+", type=float, default=[1e-3], help="Learning-rate grid.")
-    parser.add_argument("--select_on", choices=("validation", "test"), default="validation",
-                        help="Where the lr grid is scored (see the module docstring).")
+    parser.add_argument(
+        "--select_on",
+        choices=("validation", "test"),
+        default="validation",
+        help="Where the lr grid is scored (see the module docstring).",
+    )
     parser.add_argument("--batch_size", type=int, default=256)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--max_train_samples", type=int, default=None, help="Subsample the train split (smoke runs).")
     parser.add_argument("--max_eval_samples", type=int, default=None, help="Subsample the test split (smoke runs).")
     parser.add_argument("--run_ctr_args", default="", help="Extra flags passed to run_ctr.py, one string.")
     parser.add_argument("--logging_steps", type=int, default=500)
-    parser.add_argument("--no_per_epoch_eval", action="store_true",
-                        help="With --epochs > 1, skip the evaluation after every epoch.")
-    parser.add_argument("--runs_dir", default=None,
-                        help="Where run_ctr writes its models (default: a temporary folder, removed at the end).")
-    parser.add_argument("--reuse_runs", action="store_true",
-                        help="Reuse a run whose results.json already exists in --runs_dir (same model/lr/epochs).")
+    parser.add_argument(
+        "--no_per_epoch_eval", action="store_true", help="With --epochs > 1, skip the evaluation after every epoch."
+    )
+    parser.add_argument(
+        "--runs_dir",
+        default=None,
+        help="Where run_ctr writes its models (default: a temporary folder, removed at the end).",
+    )
+    parser.add_argument(
+        "--reuse_runs",
+        action="store_true",
+        help="Reuse a run whose results.json already exists in --runs_dir (same model/lr/epochs).",
+    )
     parser.add_argument("--keep_checkpoints", action="store_true")
     parser.add_argument("--output_md", default=str(RESULTS_DIR / "id_models_ml1m.md"))
     parser.add_argument("--output_json", default=str(RESULTS_DIR / "id_models_ml1m.json"))
-    parser.add_argument("--from_json", default=None,
-                        help="Only re-render --output_md from this JSON report (no training).")
+    parser.add_argument(
+        "--from_json", default=None, help="Only re-render --output_md from this JSON report (no training)."
+    )
     args = parser.parse_args(argv)
     if str(REPO) not in sys.path:
         sys.path.insert(0, str(REPO))
@@ -383,11 +452,13 @@ def main(argv=None) -> dict:
             f"grid {{{', '.join(f'{lr:g}' for lr in args.lrs)}}}, chosen per model by AUC on a held-out "
             f"validation split (the last 10% of the training split in time order, {val_info['validation_rows']} rows; "
             f"grid runs train on the first {val_info['fit_rows']} rows), then retrained with the chosen lr on the "
-            f"whole training split and scored ONCE on the test split")
+            f"whole training split and scored ONCE on the test split"
+        )
     else:
         lr_selection = (
             f"grid {{{', '.join(f'{lr:g}' for lr in args.lrs)}}}, chosen per model by **test** AUC "
-            f"(the paper's protocol has no validation split; this is optimistic)")
+            f"(the paper's protocol has no validation split; this is optimistic)"
+        )
     report = {
         "started": time.strftime("%Y-%m-%d %H:%M:%S"),
         "finished": None,
@@ -406,10 +477,12 @@ def main(argv=None) -> dict:
             "seed": args.seed,
             "optimizer": "adamw_torch, weight_decay 0 (= Adam), constant lr",
             "run_ctr_args": args.run_ctr_args,
-            "machine": (f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores, "
-                        f"torch {torch.__version__} ({torch.get_num_threads()} threads)"),
-            "command": "python benchmarks/id_models.py " + " ".join(shlex.quote(a) for a in (
-                argv if argv is not None else sys.argv[1:])),
+            "machine": (
+                f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores, "
+                f"torch {torch.__version__} ({torch.get_num_threads()} threads)"
+            ),
+            "command": "python benchmarks/id_models.py "
+            + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:])),
         },
         "results": [],
         "total_wall_time_s": None,
@@ -429,9 +502,12 @@ def main(argv=None) -> dict:
             report["total_wall_time_s"] = round(time.perf_counter() - start, 1)
             write_outputs(report, md_path, json_path)
             if "error" not in row:
-                print(f"[id_models] {model}: AUC {row['auc']:.4f} (paper {_f(row['paper_auc'], '.4f')}) "
-                      f"Logloss {row['logloss']:.4f} lr {row['learning_rate']:g} "
-                      f"wall {row['model_wall_time_s']:.0f}s", flush=True)
+                print(
+                    f"[id_models] {model}: AUC {row['auc']:.4f} (paper {_f(row['paper_auc'], '.4f')}) "
+                    f"Logloss {row['logloss']:.4f} lr {row['learning_rate']:g} "
+                    f"wall {row['model_wall_time_s']:.0f}s",
+                    flush=True,
+                )
     finally:
         if cleanup:
             shutil.rmtree(runs_dir, ignore_errors=True)

@@ -24,8 +24,7 @@ except ImportError:  # running from a checkout without installing the package
     from flip_hf.id_models import build_id_model, list_id_models
 
 
-def bench(name: str, batch: int, num_fields: int, vocab: int, iters: int,
-          warmup: int) -> dict:
+def bench(name: str, batch: int, num_fields: int, vocab: int, iters: int, warmup: int) -> dict:
     torch.manual_seed(0)
     model = build_id_model(name, num_fields, vocab)
     head = nn.Linear(model.output_dim, 1)
@@ -75,15 +74,18 @@ def main() -> None:
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    print(f"torch {torch.__version__}, threads={torch.get_num_threads()}, batch={args.batch}, "
-          f"F={args.num_fields}, M={args.vocab}, train step = fwd+bwd+Adam")
-    print(f"{'model':<10} {'out_dim':>7} {'params':>10} {'train ms/step':>14} "
-          f"{'train samp/s':>13} {'eval samp/s':>12}")
+    print(
+        f"torch {torch.__version__}, threads={torch.get_num_threads()}, batch={args.batch}, "
+        f"F={args.num_fields}, M={args.vocab}, train step = fwd+bwd+Adam"
+    )
+    print(f"{'model':<10} {'out_dim':>7} {'params':>10} {'train ms/step':>14} {'train samp/s':>13} {'eval samp/s':>12}")
     for name in args.models or list_id_models():
         r = bench(name, args.batch, args.num_fields, args.vocab, args.iters, args.warmup)
-        print(f"{r['model']:<10} {r['output_dim']:>7} {r['params']:>10,} "
-              f"{r['train_ms_per_step']:>14.2f} {r['train_samples_per_s']:>13,.0f} "
-              f"{r['eval_samples_per_s']:>12,.0f}")
+        print(
+            f"{r['model']:<10} {r['output_dim']:>7} {r['params']:>10,} "
+            f"{r['train_ms_per_step']:>14.2f} {r['train_samples_per_s']:>13,.0f} "
+            f"{r['eval_samples_per_s']:>12,.0f}"
+        )
 
 
 if __name__ == "__main__":

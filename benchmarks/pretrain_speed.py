@@ -122,8 +122,9 @@ def build_batches(args):
     enc = tok(rows, text=True)
     keys = ("feature_ids", "input_ids", "attention_mask", "token_field_ids")
     features = [{k: enc[k][i] for k in keys} for i in range(n)]
-    collator = DataCollatorForFlipPretraining(tok, generator=torch.Generator().manual_seed(args.seed),
-                                              pad_to_multiple_of=args.pad_to_multiple_of)
+    collator = DataCollatorForFlipPretraining(
+        tok, generator=torch.Generator().manual_seed(args.seed), pad_to_multiple_of=args.pad_to_multiple_of
+    )
     batches = [collator(features[i : i + args.batch_size]) for i in range(0, n, args.batch_size)]
     return tok, batches
 
@@ -195,7 +196,11 @@ def worker(args) -> dict:
                 loss = model(input_ids=ids, attention_mask=mask).last_hidden_state[:, 0].float().pow(2).mean()
             else:  # plain_2x
                 loss = sum(
-                    model(input_ids=ids, attention_mask=batch["attention_mask"]).last_hidden_state[:, 0].float().pow(2).mean()
+                    model(input_ids=ids, attention_mask=batch["attention_mask"])
+                    .last_hidden_state[:, 0]
+                    .float()
+                    .pow(2)
+                    .mean()
                     for ids in (batch["input_ids"], batch["masked_input_ids"])
                 )
         loss.backward()
@@ -287,13 +292,15 @@ def main(argv=None):
         t0 = time.perf_counter()
         proc = subprocess.run(
             [sys.executable, str(Path(__file__).resolve()), *forwarded, "--worker", variant],
-            capture_output=True, text=True, env=env,
+            capture_output=True,
+            text=True,
+            env=env,
         )
-        lines = [l for l in proc.stdout.splitlines() if l.startswith("RESULT ")]
+        lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
         if proc.returncode != 0 or not lines:
             sys.stderr.write(proc.stdout[-3000:] + proc.stderr[-5000:])
             raise SystemExit(f"variant {variant} failed (exit {proc.returncode})")
-        results[variant] = json.loads(lines[-1][len("RESULT "):])
+        results[variant] = json.loads(lines[-1][len("RESULT ") :])
         results[variant]["wall_s_with_setup"] = round(time.perf_counter() - t0, 1)
         r = results[variant]
         print(f"  {variant:<13} {r['samples_per_s']:9.1f} samples/s  step {r['step_s_mean']:.3f}s", flush=True)
@@ -304,7 +311,9 @@ def main(argv=None):
     if "flip" in results and "plain_2x" in results:
         ratios["flip_over_plain_2x_time"] = results["flip"]["step_s_mean"] / results["plain_2x"]["step_s_mean"]
     if "flip" in results and "flip_all_pos" in results:
-        ratios["all_positions_over_masked_time"] = results["flip_all_pos"]["step_s_mean"] / results["flip"]["step_s_mean"]
+        ratios["all_positions_over_masked_time"] = (
+            results["flip_all_pos"]["step_s_mean"] / results["flip"]["step_s_mean"]
+        )
     import torch
     import transformers
 
@@ -313,7 +322,9 @@ def main(argv=None):
         "plm_path": args.plm_path or "packaged all-MiniLM-L6-v2",
         "torch": torch.__version__,
         "transformers": transformers.__version__,
-        "device_name": torch.cuda.get_device_name() if args.device == "cuda" and torch.cuda.is_available() else platform.processor(),
+        "device_name": torch.cuda.get_device_name()
+        if args.device == "cuda" and torch.cuda.is_available()
+        else platform.processor(),
         "machine_load_before": load_before,
         "machine_load_after": machine_load(),
         "results": results,
@@ -328,13 +339,19 @@ def main(argv=None):
         json.dump(report, fh, indent=2)
 
     mem_key = "peak_gpu_memory_mb" if args.device == "cuda" else "peak_rss_timed_mb"
-    print(f"\nFLIP pretraining step, batch {args.batch_size}, {args.dataset}, device {args.device}"
-          f"{' bf16' if args.bf16 else ''}, {args.steps} timed steps after {args.warmup} warm-up")
-    print(f"load before: {load_before.get('loadavg_1_5_15')}  after: {report['machine_load_after'].get('loadavg_1_5_15')}")
+    print(
+        f"\nFLIP pretraining step, batch {args.batch_size}, {args.dataset}, device {args.device}"
+        f"{' bf16' if args.bf16 else ''}, {args.steps} timed steps after {args.warmup} warm-up"
+    )
+    print(
+        f"load before: {load_before.get('loadavg_1_5_15')}  after: {report['machine_load_after'].get('loadavg_1_5_15')}"
+    )
     print(f"| variant | samples/s | step (s) | peak mem (MiB, {mem_key}) | padded len |")
     print("|---|---|---|---|---|")
     for v, r in results.items():
-        print(f"| {v} | {r['samples_per_s']:.1f} | {r['step_s_mean']:.3f} | {r[mem_key]:.0f} | {r['padded_length_mean']:.1f} |")
+        print(
+            f"| {v} | {r['samples_per_s']:.1f} | {r['step_s_mean']:.3f} | {r[mem_key]:.0f} | {r['padded_length_mean']:.1f} |"
+        )
     for k, v in report["ratios"].items():
         print(f"{k}: {v:.3f}")
     print(f"written: {path}")

@@ -26,7 +26,12 @@ import shutil
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-PAPER_ML1M = {"DCNv2": (0.8548, 0.3893), "FLIP_ID": (0.8600, 0.3802), "FLIP_PLM": (0.8456, 0.4161), "FLIP": (0.8621, 0.3788)}
+PAPER_ML1M = {
+    "DCNv2": (0.8548, 0.3893),
+    "FLIP_ID": (0.8600, 0.3802),
+    "FLIP_PLM": (0.8456, 0.4161),
+    "FLIP": (0.8621, 0.3788),
+}
 
 
 def load_demo():
@@ -50,11 +55,29 @@ def main(argv=None):
 
     demo = load_demo()
     if args.smoke:
-        demo_args = ["--profile", "quick", "--dataset", "movielens-100k", "--train_samples", "1500",
-                     "--max_eval_samples", "1000", "--pretrain_epochs", "1"]
+        demo_args = [
+            "--profile",
+            "quick",
+            "--dataset",
+            "movielens-100k",
+            "--train_samples",
+            "1500",
+            "--max_eval_samples",
+            "1000",
+            "--pretrain_epochs",
+            "1",
+        ]
     else:
-        demo_args = ["--profile", "paper", "--dataset", args.dataset, "--data_dir", args.data_dir,
-                     "--pretrain_epochs", str(args.pretrain_epochs)]
+        demo_args = [
+            "--profile",
+            "paper",
+            "--dataset",
+            args.dataset,
+            "--data_dir",
+            args.data_dir,
+            "--pretrain_epochs",
+            str(args.pretrain_epochs),
+        ]
         if args.bf16:
             demo_args.append("--bf16")
     if args.plm:
@@ -66,17 +89,29 @@ def main(argv=None):
     device = re.sub(r"[^A-Za-z0-9]+", "-", run["device"].split(" (")[0]).strip("-").lower()
     dataset = "movielens-100k-smoke" if args.smoke else args.dataset
     stem = os.path.join(ROOT, "benchmarks", "results", f"reproduce_{dataset}_{device}")
-    lines = [f"# Table II reproduction: {dataset}", "", f"Device: {run['device']}", "",
-             f"Pretraining: {run['pretrain']['train_samples']} rows, {run['profile_settings']['pretrain']['epochs']} epochs, "
-             f"{run['pretrain']['train_time_s']:.0f} s; final losses {run['pretrain']['final_losses']}", "",
-             "| model | AUC | Logloss | paper AUC (ML-1M) | paper Logloss | train time (s) |", "|---|---|---|---|---|---|"]
+    lines = [
+        f"# Table II reproduction: {dataset}",
+        "",
+        f"Device: {run['device']}",
+        "",
+        f"Pretraining: {run['pretrain']['train_samples']} rows, {run['profile_settings']['pretrain']['epochs']} epochs, "
+        f"{run['pretrain']['train_time_s']:.0f} s; final losses {run['pretrain']['final_losses']}",
+        "",
+        "| model | AUC | Logloss | paper AUC (ML-1M) | paper Logloss | train time (s) |",
+        "|---|---|---|---|---|---|",
+    ]
     for r in rows:
         key = r["model"].split(" ")[0]
         paper = PAPER_ML1M.get(key, (float("nan"), float("nan")))
-        lines.append(f"| {r['model']} | {r['auc']:.4f} | {r['logloss']:.4f} | {paper[0]:.4f} | {paper[1]:.4f} | {r['train_time_s']:.1f} |")
+        lines.append(
+            f"| {r['model']} | {r['auc']:.4f} | {r['logloss']:.4f} | {paper[0]:.4f} | {paper[1]:.4f} | {r['train_time_s']:.1f} |"
+        )
     if args.smoke:
-        lines += ["", "Smoke run on a CPU: a 1,500-row subset, 2-layer MiniLM, 1 epoch. It checks the pipeline; "
-                  "its numbers are not a reproduction."]
+        lines += [
+            "",
+            "Smoke run on a CPU: a 1,500-row subset, 2-layer MiniLM, 1 epoch. It checks the pipeline; "
+            "its numbers are not a reproduction.",
+        ]
     os.makedirs(os.path.dirname(stem), exist_ok=True)
     with open(stem + ".md", "w", encoding="utf-8") as fh:
         fh.write("\n".join(lines) + "\n")

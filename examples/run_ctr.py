@@ -18,8 +18,15 @@ from transformers import TrainingArguments
 
 from flip_hf import FlipConfig, FlipForCTR
 from flip_hf.id_models import list_id_models
-from flip_hf.training import (CTR_TRAINING_DEFAULTS, DataArguments, fit_tokenizer, load_data, parse_script_args, train_and_evaluate_ctr,
-                              write_results)
+from flip_hf.training import (
+    CTR_TRAINING_DEFAULTS,
+    DataArguments,
+    fit_tokenizer,
+    load_data,
+    parse_script_args,
+    train_and_evaluate_ctr,
+    write_results,
+)
 
 logger = logging.getLogger("run_ctr")
 
@@ -52,9 +59,15 @@ def main(argv=None):
         id_model_kwargs=json.loads(model_args.id_model_kwargs),
     )
     model = FlipForCTR(config)
-    logger.info("%s: %d train / %d test rows, %d fields, %d feature ids, %d parameters",
-                data_args.dataset, len(ds["train"]), len(ds["test"]), tokenizer.num_fields,
-                tokenizer.feature_vocab_size, model.num_parameters())
+    logger.info(
+        "%s: %d train / %d test rows, %d fields, %d feature ids, %d parameters",
+        data_args.dataset,
+        len(ds["train"]),
+        len(ds["test"]),
+        tokenizer.num_fields,
+        tokenizer.feature_vocab_size,
+        model.num_parameters(),
+    )
     results, trainer = train_and_evaluate_ctr(model, tokenizer, ds, training_args, text=False)
     results["dataset"] = data_args.dataset
     if training_args.should_save:

@@ -72,9 +72,12 @@ def _common(args, profile) -> list[str]:
 
 def _train_args(hp: dict) -> list[str]:
     return [
-        "--num_train_epochs", str(hp["epochs"]),
-        "--per_device_train_batch_size", str(hp["batch_size"]),
-        "--learning_rate", str(hp["learning_rate"]),
+        "--num_train_epochs",
+        str(hp["epochs"]),
+        "--per_device_train_batch_size",
+        str(hp["batch_size"]),
+        "--learning_rate",
+        str(hp["learning_rate"]),
     ]
 
 
@@ -87,7 +90,12 @@ def device_description() -> str:
 
 
 def markdown_table(rows: list[dict], header: str) -> str:
-    lines = [header, "", "| model | AUC | Logloss | train rows | train time (s) | total time (s) |", "|---|---|---|---|---|---|"]
+    lines = [
+        header,
+        "",
+        "| model | AUC | Logloss | train rows | train time (s) | total time (s) |",
+        "|---|---|---|---|---|---|",
+    ]
     for r in rows:
         lines.append(
             f"| {r['model']} | {r['auc']:.4f} | {r['logloss']:.4f} | {r['train_samples']} | "
@@ -106,7 +114,9 @@ def main(argv=None):
     parser.add_argument("--plm", default=None, help="Local HF text encoder (default: the packaged MiniLM).")
     parser.add_argument("--train_samples", type=int, default=None, help="Override the profile's train subset size.")
     parser.add_argument("--max_eval_samples", type=int, default=None, help="Test on a subset (smoke runs only).")
-    parser.add_argument("--pretrain_epochs", type=float, default=None, help="Override the profile's pretraining epochs.")
+    parser.add_argument(
+        "--pretrain_epochs", type=float, default=None, help="Override the profile's pretraining epochs."
+    )
     parser.add_argument("--bf16", action="store_true", help="bf16 mixed precision (GPU).")
     parser.add_argument("--seed", type=int, default=42)
     args = parser.parse_args(argv)
@@ -116,10 +126,11 @@ def main(argv=None):
         profile["train_samples"] = args.train_samples
     if args.pretrain_epochs is not None:
         profile["pretrain"]["epochs"] = args.pretrain_epochs
-    banner = (
-        f"FLIP demo — {args.profile.upper()} profile"
-        + (" (CPU quick profile: subsampled train split, 2-layer MiniLM, 1 pretraining epoch; "
-           "numbers are NOT comparable with the paper)" if args.profile == "quick" else " (SPEC section 5 hyperparameters)")
+    banner = f"FLIP demo — {args.profile.upper()} profile" + (
+        " (CPU quick profile: subsampled train split, 2-layer MiniLM, 1 pretraining epoch; "
+        "numbers are NOT comparable with the paper)"
+        if args.profile == "quick"
+        else " (SPEC section 5 hyperparameters)"
     )
     print(banner, flush=True)
     os.makedirs(args.output_dir, exist_ok=True)
@@ -133,20 +144,36 @@ def main(argv=None):
     pre_dir = os.path.join(args.output_dir, "pretrain")
     start = time.perf_counter()
     pre = run_pretrain.main(
-        common + layers + plm + _train_args(profile["pretrain"])
+        common
+        + layers
+        + plm
+        + _train_args(profile["pretrain"])
         + ["--id_model", args.id_model, "--output_dir", pre_dir, "--save_strategy", "no", "--logging_steps", "10"]
     )
     timings["pretrain"] = time.perf_counter() - start
-    print(f"pretraining: {pre['train_samples']} rows in {timings['pretrain']:.0f} s, final losses {pre['final_losses']}", flush=True)
+    print(
+        f"pretraining: {pre['train_samples']} rows in {timings['pretrain']:.0f} s, final losses {pre['final_losses']}",
+        flush=True,
+    )
 
     runs = [
-        ("DCNv2 (no pretraining)" if args.id_model == "dcnv2" else f"{args.id_model} (no pretraining)",
-         ["--mode", "id", "--id_model", args.id_model] + _train_args(profile["id_finetune"])),
+        (
+            "DCNv2 (no pretraining)" if args.id_model == "dcnv2" else f"{args.id_model} (no pretraining)",
+            ["--mode", "id", "--id_model", args.id_model] + _train_args(profile["id_finetune"]),
+        ),
         ("FLIP_ID", ["--mode", "id", "--pretrained_dir", pre_dir] + _train_args(profile["id_finetune"])),
-        ("FLIP_PLM", ["--mode", "plm", "--pretrained_dir", pre_dir] + _train_args(profile["finetune"])
-         + ["--text_learning_rate", str(profile["finetune"]["text_learning_rate"])]),
-        ("FLIP", ["--mode", "joint", "--pretrained_dir", pre_dir] + _train_args(profile["finetune"])
-         + ["--text_learning_rate", str(profile["finetune"]["text_learning_rate"])]),
+        (
+            "FLIP_PLM",
+            ["--mode", "plm", "--pretrained_dir", pre_dir]
+            + _train_args(profile["finetune"])
+            + ["--text_learning_rate", str(profile["finetune"]["text_learning_rate"])],
+        ),
+        (
+            "FLIP",
+            ["--mode", "joint", "--pretrained_dir", pre_dir]
+            + _train_args(profile["finetune"])
+            + ["--text_learning_rate", str(profile["finetune"]["text_learning_rate"])],
+        ),
     ]
     for name, extra in runs:
         out = os.path.join(args.output_dir, name.split(" ")[0].lower())
@@ -166,8 +193,12 @@ def main(argv=None):
     with open(os.path.join(args.output_dir, "results.md"), "w", encoding="utf-8") as fh:
         fh.write(table + "\n")
     with open(os.path.join(args.output_dir, "results.json"), "w", encoding="utf-8") as fh:
-        json.dump({"profile": args.profile, "profile_settings": profile, "device": device, "pretrain": pre, "rows": rows},
-                  fh, indent=2, default=str)
+        json.dump(
+            {"profile": args.profile, "profile_settings": profile, "device": device, "pretrain": pre, "rows": rows},
+            fh,
+            indent=2,
+            default=str,
+        )
     print(f"results and checkpoints in {os.path.abspath(args.output_dir)}", flush=True)
     return rows
 

@@ -20,8 +20,15 @@ from transformers import TrainingArguments
 from flip_hf import FlipConfig, FlipForCTR, FlipTabularTokenizer
 from flip_hf.hub import add_auto_map, build_model_card, save_model_card
 from flip_hf.modeling_flip import truncate_text_layers
-from flip_hf.training import (CTR_TRAINING_DEFAULTS, DataArguments, fit_tokenizer, load_data, parse_script_args, train_and_evaluate_ctr,
-                              write_results)
+from flip_hf.training import (
+    CTR_TRAINING_DEFAULTS,
+    DataArguments,
+    fit_tokenizer,
+    load_data,
+    parse_script_args,
+    train_and_evaluate_ctr,
+    write_results,
+)
 
 logger = logging.getLogger("run_finetune")
 
@@ -31,9 +38,13 @@ class FinetuneArguments:
     pretrained_dir: str | None = field(default=None, metadata={"help": "A run_pretrain.py output folder."})
     mode: str = field(default="joint", metadata={"help": "joint (FLIP) | id (FLIP_ID) | plm (FLIP_PLM)"})
     text_learning_rate: float | None = field(default=5e-5, metadata={"help": "Learning rate of the text encoder."})
-    plm: str | None = field(default=None, metadata={"help": "Without --pretrained_dir: local text encoder (default packaged MiniLM)."})
+    plm: str | None = field(
+        default=None, metadata={"help": "Without --pretrained_dir: local text encoder (default packaged MiniLM)."}
+    )
     id_model: str = field(default="dcnv2", metadata={"help": "Without --pretrained_dir: the ID model."})
-    num_text_layers: int | None = field(default=None, metadata={"help": "Without --pretrained_dir: keep the first N encoder layers."})
+    num_text_layers: int | None = field(
+        default=None, metadata={"help": "Without --pretrained_dir: keep the first N encoder layers."}
+    )
     alpha_init: float = field(default=0.5)
 
 
@@ -69,19 +80,31 @@ def main(argv=None):
         raise ValueError(f"--mode must be joint, id or plm, got {ft_args.mode!r}.")
     ds = load_data(data_args)
     model, tokenizer = build_model(ft_args, ds, data_args)
-    logger.info("%s mode=%s: %d train / %d test rows, %d parameters", data_args.dataset, ft_args.mode,
-                len(ds["train"]), len(ds["test"]), model.num_parameters())
+    logger.info(
+        "%s mode=%s: %d train / %d test rows, %d parameters",
+        data_args.dataset,
+        ft_args.mode,
+        len(ds["train"]),
+        len(ds["test"]),
+        model.num_parameters(),
+    )
     text = ft_args.mode != "id"
     results, trainer = train_and_evaluate_ctr(
         model, tokenizer, ds, training_args, text=text, text_learning_rate=ft_args.text_learning_rate
     )
-    results.update(mode=ft_args.mode, dataset=data_args.dataset, pretrained_dir=ft_args.pretrained_dir,
-                   text_learning_rate=ft_args.text_learning_rate if text else None)
+    results.update(
+        mode=ft_args.mode,
+        dataset=data_args.dataset,
+        pretrained_dir=ft_args.pretrained_dir,
+        text_learning_rate=ft_args.text_learning_rate if text else None,
+    )
     if ft_args.mode == "joint":
         results["alpha"] = float(model.alpha.detach())
     if training_args.should_save:
         write_results(training_args.output_dir, results)
-        hyper = {k: results[k] for k in ("epochs", "learning_rate", "text_learning_rate", "batch_size", "train_samples")}
+        hyper = {
+            k: results[k] for k in ("epochs", "learning_rate", "text_learning_rate", "batch_size", "train_samples")
+        }
         card = build_model_card(model.config, results, data_args.dataset, hyper, pretrained_from=ft_args.pretrained_dir)
         save_model_card(training_args.output_dir, card)
         add_auto_map(training_args.output_dir)

@@ -24,16 +24,27 @@ from transformers import TrainingArguments
 from flip_hf import DataCollatorForFlipPretraining, FlipForPretraining
 from flip_hf.id_models import list_id_models
 from flip_hf.modeling_flip import truncate_text_layers
-from flip_hf.training import DataArguments, FlipPretrainingTrainer, fit_tokenizer, load_data, parse_script_args, write_results
+from flip_hf.training import (
+    DataArguments,
+    FlipPretrainingTrainer,
+    fit_tokenizer,
+    load_data,
+    parse_script_args,
+    write_results,
+)
 
 logger = logging.getLogger("run_pretrain")
 
 
 @dataclass
 class PretrainArguments:
-    plm: str | None = field(default=None, metadata={"help": "Local HF checkpoint of the text encoder (default: packaged MiniLM)."})
+    plm: str | None = field(
+        default=None, metadata={"help": "Local HF checkpoint of the text encoder (default: packaged MiniLM)."}
+    )
     id_model: str = field(default="dcnv2", metadata={"help": f"One of {list_id_models()}"})
-    num_text_layers: int | None = field(default=None, metadata={"help": "Keep only the first N encoder layers (quick runs)."})
+    num_text_layers: int | None = field(
+        default=None, metadata={"help": "Keep only the first N encoder layers (quick runs)."}
+    )
     use_mlm: bool = field(default=True)
     use_mtm: bool = field(default=True)
     use_icl: bool = field(default=True)
@@ -86,9 +97,15 @@ def main(argv=None):
     )
     if model_args.num_text_layers:
         truncate_text_layers(model, model_args.num_text_layers)
-    logger.info("%s: %d pretraining rows, %d fields, %d feature ids; %d parameters; world size %d",
-                data_args.dataset, len(train), tokenizer.num_fields, tokenizer.feature_vocab_size,
-                model.num_parameters(), training_args.world_size)
+    logger.info(
+        "%s: %d pretraining rows, %d fields, %d feature ids; %d parameters; world size %d",
+        data_args.dataset,
+        len(train),
+        tokenizer.num_fields,
+        tokenizer.feature_vocab_size,
+        model.num_parameters(),
+        training_args.world_size,
+    )
 
     trainer = FlipPretrainingTrainer(
         model=model,
@@ -111,7 +128,9 @@ def main(argv=None):
         "epochs": training_args.num_train_epochs,
         "train_time_s": round(elapsed, 2),
         "train_samples_per_second": result.metrics.get("train_samples_per_second"),
-        "final_losses": {k: last[-1][k] for k in ("loss", "mlm_loss", "mtm_loss", "icl_loss") if last and k in last[-1]},
+        "final_losses": {
+            k: last[-1][k] for k in ("loss", "mlm_loss", "mtm_loss", "icl_loss") if last and k in last[-1]
+        },
         "world_size": training_args.world_size,
     }
     if training_args.should_save:

@@ -11,8 +11,8 @@ from .modeling_flip import (
     FlipCTROutput,
     FlipForCTR,
     FlipForPretraining,
-    FlipPretrainingOutput,
     FlipPreTrainedModel,
+    FlipPretrainingOutput,
     register_auto_classes,
 )
 from .plm import default_plm_path

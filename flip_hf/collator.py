@@ -130,7 +130,9 @@ class DataCollatorForFlipPretraining:
             text_mask.scatter_(1, first, maskable.gather(1, first) | text_mask.gather(1, first))
         batch["masked_input_ids"] = input_ids.masked_fill(text_mask, self._mask_token_id)
         batch["mlm_labels"] = input_ids.masked_fill(~text_mask, -100)
-        tab_chosen = choose_fields(torch.ones_like(batch["feature_ids"], dtype=torch.bool), self.tab_mask_ratio, self.generator)
+        tab_chosen = choose_fields(
+            torch.ones_like(batch["feature_ids"], dtype=torch.bool), self.tab_mask_ratio, self.generator
+        )
         batch["masked_feature_ids"] = batch["feature_ids"].masked_fill(tab_chosen, MASK_ID)
         batch["mtm_mask"] = tab_chosen
         return batch

@@ -75,8 +75,14 @@ def save_model_card(output_dir: str, card: ModelCard) -> str:
 
 
 _REMOTE_CODE_STUBS = {
-    "configuration_flip.py": '"""Hub entry point: the config class of the installed flip_hf."""\nfrom flip_hf.configuration_flip import FlipConfig  # noqa: F401\n',
-    "modeling_flip.py": '"""Hub entry point: the model classes of the installed flip_hf."""\nfrom flip_hf.modeling_flip import FlipForCTR, FlipForPretraining  # noqa: F401\n',
+    "configuration_flip.py": (
+        '"""Hub entry point: the config class of the installed flip_hf."""\n'
+        "from flip_hf.configuration_flip import FlipConfig  # noqa: F401\n"
+    ),
+    "modeling_flip.py": (
+        '"""Hub entry point: the model classes of the installed flip_hf."""\n'
+        "from flip_hf.modeling_flip import FlipForCTR, FlipForPretraining  # noqa: F401\n"
+    ),
 }
 
 

@@ -85,7 +85,9 @@ def _strip_pooler(text_model: nn.Module) -> nn.Module:
 def _load_text_encoder(plm_path: str | os.PathLike | None, **kwargs: Any) -> PreTrainedModel:
     path = str(plm_path or default_plm_path())
     if not os.path.isdir(path):
-        raise FileNotFoundError(f"Text encoder {path!r} is not a local folder (no downloads here): pass a local HF checkpoint.")
+        raise FileNotFoundError(
+            f"Text encoder {path!r} is not a local folder (no downloads here): pass a local HF checkpoint."
+        )
     kwargs.setdefault("dtype", torch.float32)  # train in fp32 (use bf16 autocast), even from a bf16 copy
     return _strip_pooler(AutoModel.from_pretrained(path, **kwargs))
 
@@ -296,9 +298,7 @@ class FlipForPretraining(FlipPreTrainedModel):
             if config.use_mtm
             else None
         )
-        self.icl_head = (
-            ContrastiveHead(d_text, d_tab, config.contrastive_projection_dim) if config.use_icl else None
-        )
+        self.icl_head = ContrastiveHead(d_text, d_tab, config.contrastive_projection_dim) if config.use_icl else None
         # NCE noise distribution: training-set feature frequencies (persistent, saved with the model)
         self.register_buffer("feature_counts", torch.zeros(config.feature_vocab_size), persistent=True)
         self.post_init()
@@ -327,7 +327,9 @@ class FlipForPretraining(FlipPreTrainedModel):
         """K noise feature ids per target, drawn from the unigram training frequencies."""
         probs = self.feature_counts.float()
         if probs.sum() <= 0:
-            raise ValueError("The NCE noise distribution is empty: call set_noise_distribution(tokenizer.feature_counts).")
+            raise ValueError(
+                "The NCE noise distribution is empty: call set_noise_distribution(tokenizer.feature_counts)."
+            )
         n = int(torch.tensor(shape).prod())
         draws = torch.multinomial(probs, n, replacement=True, generator=generator)
         return draws.view(*shape)

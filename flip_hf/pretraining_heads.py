@@ -56,7 +56,13 @@ class MaskedTabularHead(nn.Module):
     """
 
     def __init__(
-        self, d_tab: int, d_text: int, num_fields: int, feature_vocab_size: int, projection_dim: int, cross_attention: bool
+        self,
+        d_tab: int,
+        d_text: int,
+        num_fields: int,
+        feature_vocab_size: int,
+        projection_dim: int,
+        cross_attention: bool,
     ):
         super().__init__()
         self.cross_attention = cross_attention
@@ -106,7 +112,9 @@ class MaskedTabularHead(nn.Module):
         x = self.attend(v_hat, w, attention_mask) if self.cross_attention else v_hat
         h = self.field_projection(x)[mtm_mask].float()  # (N, P): one row per masked (row, field)
         candidates = torch.cat([targets[:, None], noise], dim=1)  # (N, 1 + K)
-        scores = torch.einsum("np,nkp->nk", h, self.output_embeddings[candidates].float()) + self.output_bias[candidates]
+        scores = (
+            torch.einsum("np,nkp->nk", h, self.output_embeddings[candidates].float()) + self.output_bias[candidates]
+        )
         loss = F.softplus(-scores[:, 0]) + F.softplus(scores[:, 1:]).sum(-1)  # -log σ(s+) - Σ log(1-σ(s-))
         rows = mtm_mask.nonzero(as_tuple=True)[0]
         return _per_row_mean(loss, rows, mtm_mask.shape[0])

@@ -178,7 +178,7 @@ class FlipTabularTokenizer(PushToHubMixin):
         field_names: Sequence[str] | None = None,
         label_column: str = LABEL_COLUMN,
         **kwargs: Any,
-    ) -> "FlipTabularTokenizer":
+    ) -> FlipTabularTokenizer:
         """Fit the feature vocabulary on the TRAIN split (a `datasets.Dataset`, DataFrame or dict of lists).
 
         Fields default to every column except ``label_column``, in column order. Values seen fewer
@@ -357,7 +357,10 @@ class FlipTabularTokenizer(PushToHubMixin):
         lead = "" if f == 0 else " "
         enc = self.text_tokenizer(lead + sentence, add_special_tokens=False, return_offsets_mapping=True)
         start = len(lead) + len(self.field_names[f]) + len(" is ")
-        marks = [f if m == 0 else -1 for m in _mark_value_tokens(lead + sentence, enc["offset_mapping"], [(start, start + len(value))])]
+        marks = [
+            f if m == 0 else -1
+            for m in _mark_value_tokens(lead + sentence, enc["offset_mapping"], [(start, start + len(value))])
+        ]
         hit = (enc["input_ids"], marks)
         if len(self._sentence_cache) < 2_000_000:
             self._sentence_cache[key] = hit
@@ -567,7 +570,11 @@ class FlipTabularTokenizer(PushToHubMixin):
         files.append(os.path.join(save_directory, FEATURE_VOCAB_FILE))
         if push_to_hub:
             self._upload_modified_files(
-                save_directory, repo_id, files_timestamps, commit_message=kwargs.get("commit_message"), token=kwargs.get("token")
+                save_directory,
+                repo_id,
+                files_timestamps,
+                commit_message=kwargs.get("commit_message"),
+                token=kwargs.get("token"),
             )
         return tuple(files)
 
@@ -578,7 +585,7 @@ class FlipTabularTokenizer(PushToHubMixin):
         field_names: Sequence[str] | None = None,
         text_tokenizer: PreTrainedTokenizerBase | str | None = None,
         **kwargs: Any,
-    ) -> "FlipTabularTokenizer":
+    ) -> FlipTabularTokenizer:
         """Load from a folder written by `save_pretrained` (or a Hub repo id holding one).
 
         ``field_names``, if given, must equal the saved field list: this guards against loading a

@@ -14,8 +14,8 @@ from typing import Any
 import numpy as np
 from transformers import HfArgumentParser, Trainer, set_seed
 
-from .data import load_ctr_dataset
 from .collator import DataCollatorForCTR
+from .data import load_ctr_dataset
 from .metrics import compute_ctr_metrics
 from .tokenization_flip import FlipTabularTokenizer
 
@@ -24,14 +24,22 @@ from .tokenization_flip import FlipTabularTokenizer
 class DataArguments:
     """Which data set to load and how much of it to use."""
 
-    dataset: str = field(default="movielens-100k", metadata={"help": "movielens-100k | movielens-1m | bookcrossing | csv | parquet"})
-    data_dir: str | None = field(default=None, metadata={"help": "Folder (or zip) of the raw data; None: the embedded default."})
+    dataset: str = field(
+        default="movielens-100k", metadata={"help": "movielens-100k | movielens-1m | bookcrossing | csv | parquet"}
+    )
+    data_dir: str | None = field(
+        default=None, metadata={"help": "Folder (or zip) of the raw data; None: the embedded default."}
+    )
     data_files: str | None = field(default=None, metadata={"help": "csv/parquet: the table file(s), comma-separated."})
     label_column: str = field(default="label", metadata={"help": "csv/parquet: the click column."})
     time_column: str | None = field(default=None, metadata={"help": "csv/parquet: the column to sort by."})
     label_threshold: float | None = field(default=None, metadata={"help": "csv/parquet: label = value > threshold."})
-    max_train_samples: int | None = field(default=None, metadata={"help": "Random subset of the train split (kept in time order)."})
-    max_eval_samples: int | None = field(default=None, metadata={"help": "Random subset of the test split (kept in time order)."})
+    max_train_samples: int | None = field(
+        default=None, metadata={"help": "Random subset of the train split (kept in time order)."}
+    )
+    max_eval_samples: int | None = field(
+        default=None, metadata={"help": "Random subset of the test split (kept in time order)."}
+    )
     max_seq_length: int | None = field(default=None, metadata={"help": "Truncate text prompts to this many tokens."})
     min_count: int = field(default=1, metadata={"help": "Feature values seen fewer times map to the unknown id."})
     subsample_seed: int = field(default=0, metadata={"help": "Seed of the train/test subsets."})
@@ -187,8 +195,9 @@ def write_results(output_dir: str, results: dict[str, Any], name: str = "results
     return path
 
 
-def train_and_evaluate_ctr(model, tokenizer: FlipTabularTokenizer, ds, training_args, text: bool,
-                           text_learning_rate: float | None = None) -> tuple[dict[str, Any], FlipTrainer]:
+def train_and_evaluate_ctr(
+    model, tokenizer: FlipTabularTokenizer, ds, training_args, text: bool, text_learning_rate: float | None = None
+) -> tuple[dict[str, Any], FlipTrainer]:
     """Encode ``ds``, train a `FlipForCTR` on its train split, test it, save model + tokenizer.
 
     Returns the test metrics (``auc``, ``logloss``) with sizes and timings, and the trainer.

@@ -22,12 +22,18 @@ local = ContrastiveHead.loss(z_text, z_tab, tau=0.7)
 local.backward()
 logits = text @ tab.T / 0.7
 labels = torch.arange(sum(sizes))
-per_row = (torch.nn.functional.cross_entropy(logits, labels, reduction="none")
-           + torch.nn.functional.cross_entropy(logits.T, labels, reduction="none")) / 2
+per_row = (
+    torch.nn.functional.cross_entropy(logits, labels, reduction="none")
+    + torch.nn.functional.cross_entropy(logits.T, labels, reduction="none")
+) / 2
 expected_local = per_row[start : start + sizes[rank]].mean()
-ok = torch.allclose(local.detach(), expected_local, atol=1e-5) and z_text.grad is not None and z_tab.grad.abs().sum() > 0
+ok = (
+    torch.allclose(local.detach(), expected_local, atol=1e-5) and z_text.grad is not None and z_tab.grad.abs().sum() > 0
+)
 out = [None] * world
-dist.all_gather_object(out, {"rank": rank, "ok": bool(ok), "local": float(local.detach()), "expected": float(expected_local)})
+dist.all_gather_object(
+    out, {"rank": rank, "ok": bool(ok), "local": float(local.detach()), "expected": float(expected_local)}
+)
 dist.barrier()
 dist.destroy_process_group()
 if rank == 0:

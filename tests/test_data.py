@@ -9,20 +9,19 @@ import time
 import zipfile
 from pathlib import Path
 
+import datasets
 import numpy as np
 import pandas as pd
 import pytest
-
-import datasets
 
 from flip_hf.data import (
     DataProtocolError,
     field_names_of,
     list_datasets,
     load_ctr_dataset,
+    protocol,
 )
 from flip_hf.data import movielens as ml
-from flip_hf.data import protocol
 
 ML_FIELDS = ["user id", "gender", "age", "occupation", "zip code", "movie id", "title", "genres"]
 BX_FIELDS = ["user id", "location", "age", "ISBN", "book title", "book author", "year of publication", "publisher"]
@@ -93,13 +92,9 @@ def write_ml1m(folder: Path, ratings=None):
     (folder / "users.dat").write_bytes(
         "".join(f"{u}::{g}::{a}::{o}::{z}\n" for u, g, a, o, z in ML1M_USERS).encode("latin-1")
     )
-    (folder / "movies.dat").write_bytes(
-        "".join(f"{m}::{t}::{g}\n" for m, t, g in ML1M_MOVIES).encode("latin-1")
-    )
+    (folder / "movies.dat").write_bytes("".join(f"{m}::{t}::{g}\n" for m, t, g in ML1M_MOVIES).encode("latin-1"))
     ratings = ml1m_ratings() if ratings is None else ratings
-    (folder / "ratings.dat").write_bytes(
-        "".join(f"{u}::{m}::{r}::{ts}\n" for u, m, r, ts in ratings).encode("latin-1")
-    )
+    (folder / "ratings.dat").write_bytes("".join(f"{u}::{m}::{r}::{ts}\n" for u, m, r, ts in ratings).encode("latin-1"))
     return folder
 
 
@@ -249,9 +244,11 @@ def write_ml100k(folder: Path):
 def write_ml100k_parquet(folder: Path):
     folder.mkdir(parents=True, exist_ok=True)
     pd.DataFrame(ml100k_ratings(), columns=["user_id", "movie_id", "rating", "timestamp"]).to_parquet(
-        folder / "MovieLens100k_data.parquet.brotli", compression="brotli")
+        folder / "MovieLens100k_data.parquet.brotli", compression="brotli"
+    )
     pd.DataFrame(ML100K_USERS, columns=["user_id", "age", "gender", "occupation", "zip_code"]).to_parquet(
-        folder / "MovieLens100k_users.parquet.brotli", compression="brotli")
+        folder / "MovieLens100k_users.parquet.brotli", compression="brotli"
+    )
     items = pd.DataFrame(
         {
             "movie_id": [m for m, *_ in ML100K_ITEMS],
@@ -301,8 +298,23 @@ def test_movielens_100k_parquet_matches_grouplens(tmp_path):
 
 def test_age_bucket():
     got = ml.age_bucket([7, 17, 18, 24, 25, 34, 35, 44, 45, 49, 50, 55, 56, 73, np.nan])
-    assert list(got) == ["under 18", "under 18", "18-24", "18-24", "25-34", "25-34", "35-44", "35-44",
-                         "45-49", "45-49", "50-55", "50-55", "56+", "56+", None]
+    assert list(got) == [
+        "under 18",
+        "under 18",
+        "18-24",
+        "18-24",
+        "25-34",
+        "25-34",
+        "35-44",
+        "35-44",
+        "45-49",
+        "45-49",
+        "50-55",
+        "50-55",
+        "56+",
+        "56+",
+        None,
+    ]
 
 
 def test_widedeep_download_failure_is_clear(tmp_path, monkeypatch):
@@ -328,8 +340,10 @@ def test_movielens_100k_default_from_widedeep_wheel(tmp_cache):
     assert (dd["train"].num_rows, dd["test"].num_rows) == (65569, 7286)  # 72,855 ratings != 3
     raw = tmp_cache / "raw" / "movielens-100k"
     assert sorted(p.name for p in raw.iterdir()) == [
-        "MovieLens100k_data.parquet.brotli", "MovieLens100k_items.parquet.brotli",
-        "MovieLens100k_users.parquet.brotli"]
+        "MovieLens100k_data.parquet.brotli",
+        "MovieLens100k_items.parquet.brotli",
+        "MovieLens100k_users.parquet.brotli",
+    ]
     train = dd["train"].to_pandas()
     assert set(train["gender"]) == {"male", "female"}
     assert set(train["age"]) == {"under 18", "18-24", "25-34", "35-44", "45-49", "50-55", "56+"}
@@ -365,9 +379,18 @@ BX_BOOKS = (
 )
 # (user, isbn, rating); the file order is the time order
 BX_RATINGS = [
-    (1, "0195153448", 0), (2, "0002005018", 5), (3, "0060973129", 6), (4, "0374157065", 10),
-    (1, "0789466953", 8), (2, "034545104X", 7), (3, "3257224281", 0), (4, "0195153448", 9),
-    (1, "0002005018", 3), (2, "0374157065", 6), (3, "034545104X", 0), (4, "3257224281", 4),
+    (1, "0195153448", 0),
+    (2, "0002005018", 5),
+    (3, "0060973129", 6),
+    (4, "0374157065", 10),
+    (1, "0789466953", 8),
+    (2, "034545104X", 7),
+    (3, "3257224281", 0),
+    (4, "0195153448", 9),
+    (1, "0002005018", 3),
+    (2, "0374157065", 6),
+    (3, "034545104X", 0),
+    (4, "3257224281", 4),
 ]
 
 
@@ -376,7 +399,9 @@ def write_bx(folder: Path):
     (folder / "BX-Users.csv").write_bytes(BX_USERS.encode("latin-1"))
     (folder / "BX-Books.csv").write_bytes(BX_BOOKS.encode("latin-1"))
     (folder / "BX-Book-Ratings.csv").write_bytes(
-        ('"User-ID";"ISBN";"Book-Rating"\n' + "".join(f'"{u}";"{i}";"{r}"\n' for u, i, r in BX_RATINGS)).encode("latin-1")
+        ('"User-ID";"ISBN";"Book-Rating"\n' + "".join(f'"{u}";"{i}";"{r}"\n' for u, i, r in BX_RATINGS)).encode(
+            "latin-1"
+        )
     )
     return folder
 
@@ -388,9 +413,17 @@ def test_bookcrossing(tmp_path):
     got = rows(dd["train"]) + rows(dd["test"])
     assert [(r["user id"], r["ISBN"], r["label"]) for r in got] == [(str(u), i, int(r > 5)) for u, i, r in BX_RATINGS]
     r0 = got[0]
-    assert r0 == {"user id": "1", "location": "nyc, new york, usa", "age": None, "ISBN": "0195153448",
-                  "book title": "Classical Mythology", "book author": "Mark P. O. Morford",
-                  "year of publication": "2002", "publisher": "Oxford University Press", "label": 0}
+    assert r0 == {
+        "user id": "1",
+        "location": "nyc, new york, usa",
+        "age": None,
+        "ISBN": "0195153448",
+        "book title": "Classical Mythology",
+        "book author": "Mark P. O. Morford",
+        "year of publication": "2002",
+        "publisher": "Oxford University Press",
+        "label": 0,
+    }
     assert got[1]["book title"] == "Clara Callan; A Novel" and got[1]["age"] == "18"
     assert got[2]["year of publication"] is None  # year 0
     assert got[2]["location"] == "münchen, bayern, germany" and got[2]["age"] is None  # age 244
@@ -399,7 +432,11 @@ def test_bookcrossing(tmp_path):
     assert got[3]["age"] == "34"
     dk = got[4]  # the merged title/author line is repaired
     assert (dk["book title"], dk["book author"], dk["year of publication"], dk["publisher"]) == (
-        "DK Readers: Creating the X-Men (Level 4: Proficient Readers)", "James Buckley", "2000", "DK Publishing Inc")
+        "DK Readers: Creating the X-Men (Level 4: Proficient Readers)",
+        "James Buckley",
+        "2000",
+        "DK Publishing Inc",
+    )
     missing = got[5]  # ISBN not in the Books file
     assert missing["ISBN"] == "034545104X"
     assert all(missing[f] is None for f in ("book title", "book author", "year of publication", "publisher"))
@@ -433,8 +470,13 @@ def test_csv_table(tmp_path):
     )
     path = tmp_path / "t.csv"
     df.to_csv(path, index=False)
-    dd = load_ctr_dataset("csv", data_files=str(path), label_column="clicked", time_column="ts",
-                          field_names={"uid": "user id", "n": "number of visits"})
+    dd = load_ctr_dataset(
+        "csv",
+        data_files=str(path),
+        label_column="clicked",
+        time_column="ts",
+        field_names={"uid": "user id", "n": "number of visits"},
+    )
     fields = ["user id", "zip", "number of visits", "price"]
     assert_schema(dd, fields)
     assert (dd["train"].num_rows, dd["test"].num_rows) == (9, 1)
@@ -448,8 +490,15 @@ def test_csv_table(tmp_path):
     assert [r["label"] for r in got] == [int(df["clicked"][i]) for i in order]
 
     # no time column: file order; list field_names; threshold labels
-    dd2 = load_ctr_dataset("csv", data_files=[path], label_column="ts", label_threshold=6,
-                           field_columns=["uid", "zip"], field_names=["user id", "zip code"], test_size=0.2)
+    dd2 = load_ctr_dataset(
+        "csv",
+        data_files=[path],
+        label_column="ts",
+        label_threshold=6,
+        field_columns=["uid", "zip"],
+        field_names=["user id", "zip code"],
+        test_size=0.2,
+    )
     assert field_names_of(dd2) == ["user id", "zip code"]
     assert (dd2["train"].num_rows, dd2["test"].num_rows) == (8, 2)
     assert list(dd2["train"]["label"]) + list(dd2["test"]["label"]) == [0, 0, 0, 0, 0, 1, 1, 1, 1, 1]

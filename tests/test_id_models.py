@@ -10,13 +10,18 @@ import torch
 from sklearn.metrics import roc_auc_score
 from torch import nn
 
-from flip_hf.id_models import (ID_MODEL_REGISTRY, IDModelBase, build_id_model,
-                               build_id_model_from_config, list_id_models,
-                               register_id_model, resolve_id_model_name)
+from flip_hf.id_models import (
+    ID_MODEL_REGISTRY,
+    IDModelBase,
+    build_id_model,
+    build_id_model_from_config,
+    list_id_models,
+    register_id_model,
+    resolve_id_model_name,
+)
 from flip_hf.id_models import layers as L
 
-ALL_MODELS = ["afm", "pnn", "wide_deep", "dcn", "deepfm", "xdeepfm", "afn", "autoint",
-              "dcnv2"]
+ALL_MODELS = ["afm", "pnn", "wide_deep", "dcn", "deepfm", "xdeepfm", "afn", "autoint", "dcnv2"]
 F_SMALL, M_SMALL = 5, 40
 # small sizes keep the whole file fast; defaults are exercised in test_default_output_dims
 SMALL = dict(embedding_dim=8, mlp_hidden_sizes=(32, 16))
@@ -25,8 +30,11 @@ MASK_ID = 1
 
 def small_model(name: str, **kw) -> IDModelBase:
     torch.manual_seed(0)
-    extra = {"afn": dict(logarithmic_neurons=16), "xdeepfm": dict(cin_layer_sizes=(8, 8)),
-             "autoint": dict(attention_dim=8)}.get(name, {})
+    extra = {
+        "afn": dict(logarithmic_neurons=16),
+        "xdeepfm": dict(cin_layer_sizes=(8, 8)),
+        "autoint": dict(attention_dim=8),
+    }.get(name, {})
     return build_id_model(name, F_SMALL, M_SMALL, **{**SMALL, **extra, **kw})
 
 
@@ -43,10 +51,19 @@ def test_all_nine_models_registered():
         assert issubclass(cls, IDModelBase) and cls.model_name == name
 
 
-@pytest.mark.parametrize("alias,canonical", [
-    ("DCNv2", "dcnv2"), ("DeepFM", "deepfm"), ("widedeep", "wide_deep"),
-    ("Wide&Deep", "wide_deep"), ("wide-deep", "wide_deep"), ("IPNN", "pnn"),
-    (" AutoInt ", "autoint"), ("xDeepFM", "xdeepfm")])
+@pytest.mark.parametrize(
+    "alias,canonical",
+    [
+        ("DCNv2", "dcnv2"),
+        ("DeepFM", "deepfm"),
+        ("widedeep", "wide_deep"),
+        ("Wide&Deep", "wide_deep"),
+        ("wide-deep", "wide_deep"),
+        ("IPNN", "pnn"),
+        (" AutoInt ", "autoint"),
+        ("xDeepFM", "xdeepfm"),
+    ],
+)
 def test_name_aliases(alias, canonical):
     assert resolve_id_model_name(alias) == canonical
     assert type(build_id_model(alias, 3, 10, **SMALL)).model_name == canonical
@@ -81,16 +98,19 @@ def test_register_rejects_duplicates_and_non_models():
     assert "notamodel" not in ID_MODEL_REGISTRY
 
 
-@pytest.mark.parametrize("kwargs,exc", [
-    (dict(num_fields=0, feature_vocab_size=10), ValueError),
-    (dict(num_fields=3, feature_vocab_size=1), ValueError),
-    (dict(num_fields=3.5, feature_vocab_size=10), TypeError),
-    (dict(num_fields=3, feature_vocab_size=10, embedding_dim=0), ValueError),
-    (dict(num_fields=3, feature_vocab_size=10, dropout=1.0), ValueError),
-    (dict(num_fields=3, feature_vocab_size=10, mlp_hidden_sizes=(32, 0)), ValueError),
-    (dict(num_fields=3, feature_vocab_size=10, num_cross_layers=0), ValueError),
-    (dict(num_fields=3, feature_vocab_size=10, structure="diagonal"), ValueError),
-])
+@pytest.mark.parametrize(
+    "kwargs,exc",
+    [
+        (dict(num_fields=0, feature_vocab_size=10), ValueError),
+        (dict(num_fields=3, feature_vocab_size=1), ValueError),
+        (dict(num_fields=3.5, feature_vocab_size=10), TypeError),
+        (dict(num_fields=3, feature_vocab_size=10, embedding_dim=0), ValueError),
+        (dict(num_fields=3, feature_vocab_size=10, dropout=1.0), ValueError),
+        (dict(num_fields=3, feature_vocab_size=10, mlp_hidden_sizes=(32, 0)), ValueError),
+        (dict(num_fields=3, feature_vocab_size=10, num_cross_layers=0), ValueError),
+        (dict(num_fields=3, feature_vocab_size=10, structure="diagonal"), ValueError),
+    ],
+)
 def test_constructor_validation(kwargs, exc):
     with pytest.raises(exc):
         build_id_model("dcnv2", **kwargs)
@@ -105,9 +125,17 @@ def test_pairwise_models_need_two_fields(name):
 # ------------------------------------------------------------------------- interface
 def test_default_output_dims():
     """Paper defaults (D=32, DNN [300, 300, 128]) with F=8, the documented v sizes."""
-    expected = {"afm": 1 + 32, "pnn": 128, "wide_deep": 1 + 128, "dcn": 256 + 128,
-                "deepfm": 1 + 32 + 128, "xdeepfm": 1 + (64 + 128) + 128, "afn": 128,
-                "autoint": 8 * 2 * 32, "dcnv2": 256 + 128}
+    expected = {
+        "afm": 1 + 32,
+        "pnn": 128,
+        "wide_deep": 1 + 128,
+        "dcn": 256 + 128,
+        "deepfm": 1 + 32 + 128,
+        "xdeepfm": 1 + (64 + 128) + 128,
+        "afn": 128,
+        "autoint": 8 * 2 * 32,
+        "dcnv2": 256 + 128,
+    }
     ids = torch.randint(0, 100, (3, 8))
     for name, dim in expected.items():
         model = build_id_model(name, 8, 100)
@@ -118,11 +146,13 @@ def test_default_output_dims():
 
 def test_variant_output_dims():
     ids = torch.randint(0, 100, (3, 8))
-    cases = [("dcnv2", dict(structure="stacked"), 128),
-             ("dcnv2", dict(structure="crossnet_only"), 256),
-             ("deepfm", dict(fm_output="scalar"), 1 + 1 + 128),
-             ("xdeepfm", dict(cin_split_half=False), 1 + 256 + 128),
-             ("autoint", dict(use_dnn=True), 512 + 128)]
+    cases = [
+        ("dcnv2", dict(structure="stacked"), 128),
+        ("dcnv2", dict(structure="crossnet_only"), 256),
+        ("deepfm", dict(fm_output="scalar"), 1 + 1 + 128),
+        ("xdeepfm", dict(cin_split_half=False), 1 + 256 + 128),
+        ("autoint", dict(use_dnn=True), 512 + 128),
+    ]
     for name, kw, dim in cases:
         model = build_id_model(name, 8, 100, **kw)
         assert model.output_dim == dim and model(ids).shape == (3, dim), (name, kw)
@@ -256,8 +286,8 @@ def test_cross_layers_match_formulas():
     x0 = torch.randn(4, 6)
     v1 = L.CrossNet(6, num_layers=2)
     x = x0
-    for l in range(2):
-        x = x0 * (x @ v1.weight[l]).unsqueeze(1) + v1.bias[l] + x
+    for layer in range(2):
+        x = x0 * (x @ v1.weight[layer]).unsqueeze(1) + v1.bias[layer] + x
     torch.testing.assert_close(v1(x0), x)
     v2 = L.CrossNetV2(6, num_layers=2)
     x = x0
@@ -348,10 +378,12 @@ def test_learns_pairwise_interaction(name):
     train_x, train_y, vocab = synthetic_interaction_table(4096, seed=0)
     test_x, test_y, _ = synthetic_interaction_table(2048, seed=1)
     torch.manual_seed(0)
-    extra = {"afn": dict(logarithmic_neurons=16), "xdeepfm": dict(cin_layer_sizes=(16, 16)),
-             "autoint": dict(attention_dim=8)}.get(name, {})
-    model = build_id_model(name, 5, vocab, embedding_dim=8, mlp_hidden_sizes=(64, 32),
-                           **extra)
+    extra = {
+        "afn": dict(logarithmic_neurons=16),
+        "xdeepfm": dict(cin_layer_sizes=(16, 16)),
+        "autoint": dict(attention_dim=8),
+    }.get(name, {})
+    model = build_id_model(name, 5, vocab, embedding_dim=8, mlp_hidden_sizes=(64, 32), **extra)
     head = nn.Linear(model.output_dim, 1)
     opt = torch.optim.Adam(list(model.parameters()) + list(head.parameters()), lr=1e-2)
     loss_fn = nn.BCEWithLogitsLoss()
@@ -380,8 +412,7 @@ def test_synthetic_table_needs_interactions():
     opt = torch.optim.Adam(lr.parameters(), lr=1e-2)
     for _ in range(100):
         opt.zero_grad()
-        nn.functional.binary_cross_entropy_with_logits(lr(train_x).squeeze(-1),
-                                                       train_y).backward()
+        nn.functional.binary_cross_entropy_with_logits(lr(train_x).squeeze(-1), train_y).backward()
         opt.step()
     with torch.no_grad():
         auc = roc_auc_score(test_y.numpy(), lr(test_x).squeeze(-1).numpy())

@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import make_table
 from safetensors import safe_open
 from transformers import BertConfig
 
@@ -24,16 +25,16 @@ from flip_hf import (
     list_id_models,
 )
 
-from conftest import make_table
-
-
-
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 SMALL_ID = dict(id_embedding_dim=8, id_mlp_hidden_sizes=[32, 16])
 # keep the slower interaction layers small too (the defaults are tested in test_id_models.py)
-SMALL_KWARGS = {"afn": {"logarithmic_neurons": 16}, "xdeepfm": {"cin_layer_sizes": [8, 8]}, "autoint": {"attention_dim": 8}}
+SMALL_KWARGS = {
+    "afn": {"logarithmic_neurons": 16},
+    "xdeepfm": {"cin_layer_sizes": [8, 8]},
+    "autoint": {"attention_dim": 8},
+}
 
 
 def make_config(flip_tokenizer, text_config=None, **kw) -> FlipConfig:
@@ -83,9 +84,23 @@ def test_config_round_trip_with_text_sub_config(flip_tokenizer, tiny_text_config
     assert isinstance(loaded.text_config, BertConfig)
     assert loaded.text_config.hidden_size == 32 and loaded.text_config.vocab_size == tiny_text_config.vocab_size
     assert loaded.text_config.num_hidden_layers == 2
-    for name in ("field_names", "feature_vocab_size", "id_model", "id_embedding_dim", "id_mlp_hidden_sizes",
-                 "mode", "contrastive_tau", "nce_num_noise", "text_masking", "joint_reconstruction", "alpha_init",
-                 "text_mask_ratio", "tab_mask_ratio", "mtm_projection_dim", "contrastive_projection_dim"):
+    for name in (
+        "field_names",
+        "feature_vocab_size",
+        "id_model",
+        "id_embedding_dim",
+        "id_mlp_hidden_sizes",
+        "mode",
+        "contrastive_tau",
+        "nce_num_noise",
+        "text_masking",
+        "joint_reconstruction",
+        "alpha_init",
+        "text_mask_ratio",
+        "tab_mask_ratio",
+        "mtm_projection_dim",
+        "contrastive_projection_dim",
+    ):
         assert getattr(loaded, name) == getattr(config, name), name
     assert loaded.field_names == flip_tokenizer.field_names
     # an ID-only config round-trips without a text side
@@ -212,7 +227,9 @@ def test_joint_loss_is_sum_of_three_bce_terms(flip_tokenizer, table, tiny_text_c
     assert math.isclose(float(model.alpha.detach()), 0.3, rel_tol=1e-5)
     # by hand, from the encoders and the two linear heads
     v = model.id_model(inputs["feature_ids"])
-    w1 = model.text_model(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"]).last_hidden_state[:, 0]
+    w1 = model.text_model(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"]).last_hidden_state[
+        :, 0
+    ]
     id_logit = model.id_head(v).squeeze(-1)
     plm_logit = model.plm_head(w1).squeeze(-1)
     a = torch.sigmoid(model.alpha_logit)
@@ -386,8 +403,9 @@ def test_trainer_learns_the_synthetic_table(flip_tokenizer, text_tokenizer, tiny
 
 # ----------------------------------------------------------------------------------- Auto classes
 def test_auto_classes_resolve_flip(flip_tokenizer, tiny_text_config, tmp_path):
-    import flip_hf  # noqa: F401  (registers the Auto classes)
     from transformers import AutoConfig, AutoModel
+
+    import flip_hf  # noqa: F401  (registers the Auto classes)
 
     model = make_model(flip_tokenizer, tiny_text_config, mode="plm")
     model.save_pretrained(tmp_path)

@@ -13,13 +13,12 @@ import os
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import make_table
 from transformers import BertModel
 
 from flip_hf import DataCollatorForFlipPretraining, FlipConfig, FlipForCTR, FlipForPretraining
 from flip_hf.collator import pad_text_batch
 from flip_hf.tokenization_flip import MASK_ID
-
-from conftest import make_table
 
 SMALL = dict(id_embedding_dim=8, id_mlp_hidden_sizes=[32, 16], mtm_projection_dim=16, contrastive_projection_dim=16)
 
@@ -63,7 +62,7 @@ def fixed_noise(monkeypatch, model, seed=0):
 
 # =========================================================================== collator
 def value_positions(batch_field_ids, row, fields):
-    return {l for l, f in enumerate(batch_field_ids[row].tolist()) if f in fields}
+    return {pos for pos, f in enumerate(batch_field_ids[row].tolist()) if f in fields}
 
 
 @pytest.mark.parametrize("ratio", [0.15, 0.3, 0.5])
@@ -83,7 +82,7 @@ def test_field_masking_masks_exactly_the_value_tokens_of_chosen_fields(flip_toke
         assert -1 not in chosen  # never a template, special or padding token
         assert len(chosen) == k, (r, chosen)
         assert positions == value_positions(field_ids, r, chosen)  # ALL value tokens of the chosen fields
-        assert all(int(ids[r, l]) not in special for l in positions)
+        assert all(int(ids[r, pos]) not in special for pos in positions)
         assert bool(batch["attention_mask"][r][is_masked].all())
         # corrupted view: mask token exactly there, the original elsewhere
         assert (masked[r][is_masked] == mask_token).all()
@@ -178,7 +177,9 @@ def test_mlm_head_projects_only_masked_positions(flip_tokenizer, features, tiny_
     model.eval()
     with torch.no_grad():
         out = model(**batch)
-        w_hat = model.text_model(input_ids=batch["masked_input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
+        w_hat = model.text_model(
+            input_ids=batch["masked_input_ids"], attention_mask=batch["attention_mask"]
+        ).last_hidden_state
         v = model.id_model(batch["feature_ids"])
         head = model.mlm_head
         per_row = []
@@ -198,7 +199,9 @@ def test_icl_equals_symmetric_infonce_by_hand(flip_tokenizer, features, tiny_tex
         zt, za = out.text_embeds, out.tab_embeds
         assert zt.shape == za.shape == (24, 16)
         # the embeddings: norm(Linear(w_1)) and norm(Linear(v))
-        w1 = model.text_model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state[:, 0]
+        w1 = model.text_model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state[
+            :, 0
+        ]
         v = model.id_model(batch["feature_ids"])
         head = model.icl_head
         torch.testing.assert_close(zt, head.text_norm(head.text_projection(w1)), rtol=1e-5, atol=1e-5)
@@ -328,7 +331,9 @@ def test_ablation_icl_only(flip_tokenizer, features, tiny_text_config):
     assert model.mlm_head is None and model.mtm_head is None
     batch = collate(flip_tokenizer, features, n=8)
     calls = []
-    hook = model.text_model.register_forward_hook(lambda m, a, k, o: calls.append(k["input_ids"].shape), with_kwargs=True)
+    hook = model.text_model.register_forward_hook(
+        lambda m, a, k, o: calls.append(k["input_ids"].shape), with_kwargs=True
+    )
     out = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], feature_ids=batch["feature_ids"])
     hook.remove()
     assert calls == [batch["input_ids"].shape]  # one clean text pass only
@@ -352,7 +357,11 @@ def test_ablation_without_joint_reconstruction(flip_tokenizer, features, tiny_te
         # each modality reconstructs alone: MLM ignores the tabular view, MTM ignores the text view
         other_tab = dict(batch, feature_ids=torch.roll(batch["feature_ids"], 1, 0))
         assert torch.equal(model(**other_tab).mlm_loss, out.mlm_loss)
-        other_text = dict(batch, input_ids=torch.roll(batch["input_ids"], 1, 0), attention_mask=torch.roll(batch["attention_mask"], 1, 0))
+        other_text = dict(
+            batch,
+            input_ids=torch.roll(batch["input_ids"], 1, 0),
+            attention_mask=torch.roll(batch["attention_mask"], 1, 0),
+        )
         assert torch.equal(model(**other_text).mtm_loss, out.mtm_loss)
         # MTM reads v̂ directly: reference with the field MLP on v̂
         head = model.mtm_head

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-
 from conftest import make_table
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -33,8 +32,14 @@ def tiny_plm(tmp_path_factory, text_tokenizer):
     from transformers import BertConfig, BertModel
 
     path = tmp_path_factory.mktemp("tiny_plm")
-    config = BertConfig(vocab_size=len(text_tokenizer), hidden_size=32, num_hidden_layers=2,
-                        num_attention_heads=2, intermediate_size=64, max_position_embeddings=128)
+    config = BertConfig(
+        vocab_size=len(text_tokenizer),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=128,
+    )
     BertModel(config).save_pretrained(path)
     text_tokenizer.save_pretrained(path)
     return str(path)
@@ -55,9 +60,23 @@ def data_args(table_csv):
 
 def test_run_ctr_writes_results(tmp_path, table_csv):
     out = tmp_path / "ctr"
-    res = load_script("run_ctr").main(data_args(table_csv) + [
-        "--id_model", "deepfm", "--output_dir", str(out), "--num_train_epochs", "3",
-        "--per_device_train_batch_size", "64", "--use_cpu", "True", "--disable_tqdm", "True"])
+    res = load_script("run_ctr").main(
+        data_args(table_csv)
+        + [
+            "--id_model",
+            "deepfm",
+            "--output_dir",
+            str(out),
+            "--num_train_epochs",
+            "3",
+            "--per_device_train_batch_size",
+            "64",
+            "--use_cpu",
+            "True",
+            "--disable_tqdm",
+            "True",
+        ]
+    )
     saved = json.loads((out / "results.json").read_text())
     assert set(saved) >= {"auc", "logloss"} and saved["auc"] == pytest.approx(res["auc"])
     assert 0.0 < saved["logloss"] < 5 and 0.0 <= saved["auc"] <= 1.0
@@ -68,10 +87,29 @@ def test_run_ctr_writes_results(tmp_path, table_csv):
 @pytest.fixture(scope="module")
 def pretrained_dir(tmp_path_factory, tiny_plm, table_csv):
     out = tmp_path_factory.mktemp("pretrain") / "run"
-    summary = load_script("run_pretrain").main(data_args(table_csv) + [
-        "--plm", tiny_plm, "--output_dir", str(out), "--num_train_epochs", "2",
-        "--per_device_train_batch_size", "64", "--learning_rate", "1e-3", "--logging_steps", "2",
-        "--save_strategy", "epoch", "--use_cpu", "True", "--disable_tqdm", "True"])
+    summary = load_script("run_pretrain").main(
+        data_args(table_csv)
+        + [
+            "--plm",
+            tiny_plm,
+            "--output_dir",
+            str(out),
+            "--num_train_epochs",
+            "2",
+            "--per_device_train_batch_size",
+            "64",
+            "--learning_rate",
+            "1e-3",
+            "--logging_steps",
+            "2",
+            "--save_strategy",
+            "epoch",
+            "--use_cpu",
+            "True",
+            "--disable_tqdm",
+            "True",
+        ]
+    )
     assert summary["world_size"] == 1
     return out
 
@@ -93,10 +131,29 @@ def test_run_pretrain_resumes_from_checkpoint(tmp_path, pretrained_dir, tiny_plm
     first = sorted(p for p in os.listdir(pretrained_dir) if p.startswith("checkpoint-"))[0]
     out = tmp_path / "resumed"
     shutil.copytree(pretrained_dir / first, out / first)
-    summary = load_script("run_pretrain").main(data_args(table_csv) + [
-        "--plm", tiny_plm, "--output_dir", str(out), "--num_train_epochs", "2",
-        "--per_device_train_batch_size", "64", "--learning_rate", "1e-3", "--save_strategy", "no",
-        "--use_cpu", "True", "--disable_tqdm", "True", "--resume_from_checkpoint", str(out / first)])
+    summary = load_script("run_pretrain").main(
+        data_args(table_csv)
+        + [
+            "--plm",
+            tiny_plm,
+            "--output_dir",
+            str(out),
+            "--num_train_epochs",
+            "2",
+            "--per_device_train_batch_size",
+            "64",
+            "--learning_rate",
+            "1e-3",
+            "--save_strategy",
+            "no",
+            "--use_cpu",
+            "True",
+            "--disable_tqdm",
+            "True",
+            "--resume_from_checkpoint",
+            str(out / first),
+        ]
+    )
     assert summary["epochs"] == 2 and (out / "model.safetensors").exists()
 
 
@@ -105,9 +162,23 @@ def test_run_finetune_each_mode(tmp_path, pretrained_dir, table_csv, mode):
     from huggingface_hub import ModelCard
 
     out = tmp_path / mode
-    res = load_script("run_finetune").main(data_args(table_csv) + [
-        "--pretrained_dir", str(pretrained_dir), "--mode", mode, "--output_dir", str(out),
-        "--per_device_train_batch_size", "64", "--use_cpu", "True", "--disable_tqdm", "True"])
+    res = load_script("run_finetune").main(
+        data_args(table_csv)
+        + [
+            "--pretrained_dir",
+            str(pretrained_dir),
+            "--mode",
+            mode,
+            "--output_dir",
+            str(out),
+            "--per_device_train_batch_size",
+            "64",
+            "--use_cpu",
+            "True",
+            "--disable_tqdm",
+            "True",
+        ]
+    )
     assert json.loads((out / "results.json").read_text())["mode"] == mode
     assert 0.0 <= res["auc"] <= 1.0
     card = ModelCard.load(out / "README.md")
@@ -122,8 +193,18 @@ def test_contrastive_negatives_span_both_processes():
     """torchrun with 2 CPU processes (gloo): gathered ICL == the loss over the global batch."""
     env = dict(os.environ, OMP_NUM_THREADS="1")
     proc = subprocess.run(
-        [str(BIN / "torchrun"), "--nproc_per_node", "2", "--master_port", "29533", str(ROOT / "tests" / "_dist_icl_check.py")],
-        capture_output=True, text=True, timeout=300, env=env,
+        [
+            str(BIN / "torchrun"),
+            "--nproc_per_node",
+            "2",
+            "--master_port",
+            "29533",
+            str(ROOT / "tests" / "_dist_icl_check.py"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
     )
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     ranks = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -134,11 +215,39 @@ def test_contrastive_negatives_span_both_processes():
 def test_accelerate_launch_two_processes(tmp_path, tiny_plm, table_csv):
     out = tmp_path / "ddp"
     env = dict(os.environ, OMP_NUM_THREADS="1")
-    cmd = [str(BIN / "accelerate"), "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
-           "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", "29541",
-           str(ROOT / "examples" / "run_pretrain.py")] + data_args(table_csv) + [
-           "--plm", tiny_plm, "--output_dir", str(out), "--num_train_epochs", "1",
-           "--per_device_train_batch_size", "32", "--save_strategy", "no", "--disable_tqdm", "True"]
+    cmd = (
+        [
+            str(BIN / "accelerate"),
+            "launch",
+            "--multi_gpu",
+            "--num_processes",
+            "2",
+            "--num_machines",
+            "1",
+            "--mixed_precision",
+            "no",
+            "--dynamo_backend",
+            "no",
+            "--main_process_port",
+            "29541",
+            str(ROOT / "examples" / "run_pretrain.py"),
+        ]
+        + data_args(table_csv)
+        + [
+            "--plm",
+            tiny_plm,
+            "--output_dir",
+            str(out),
+            "--num_train_epochs",
+            "1",
+            "--per_device_train_batch_size",
+            "32",
+            "--save_strategy",
+            "no",
+            "--disable_tqdm",
+            "True",
+        ]
+    )
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     summary = json.loads((out / "pretrain_results.json").read_text())
@@ -153,9 +262,21 @@ def test_push_to_hub_sends_the_checkpoint_folder(tmp_path, pretrained_dir, table
     from flip_hf.hub import push_checkpoint_to_hub
 
     out = tmp_path / "flip"
-    load_script("run_finetune").main(data_args(table_csv) + [
-        "--pretrained_dir", str(pretrained_dir), "--mode", "id", "--output_dir", str(out),
-        "--use_cpu", "True", "--disable_tqdm", "True"])
+    load_script("run_finetune").main(
+        data_args(table_csv)
+        + [
+            "--pretrained_dir",
+            str(pretrained_dir),
+            "--mode",
+            "id",
+            "--output_dir",
+            str(out),
+            "--use_cpu",
+            "True",
+            "--disable_tqdm",
+            "True",
+        ]
+    )
     sent = {}
 
     class FakeApi:
@@ -172,7 +293,9 @@ def test_push_to_hub_sends_the_checkpoint_folder(tmp_path, pretrained_dir, table
     monkeypatch.setattr(huggingface_hub, "HfApi", FakeApi)
     push_checkpoint_to_hub(str(out), "someone/flip-id-test")
     assert sent["repo"] == "someone/flip-id-test"
-    assert {"README.md", "config.json", "model.safetensors", "flip_feature_vocab.json", "tokenizer.json"} <= set(sent["files"])
+    assert {"README.md", "config.json", "model.safetensors", "flip_feature_vocab.json", "tokenizer.json"} <= set(
+        sent["files"]
+    )
     assert not [f for f in sent["files"] if f.endswith((".bin", ".pt", ".pth", ".pkl"))]
     # a Hub copy loads from that file set alone
     from flip_hf import FlipForCTR, FlipTabularTokenizer
@@ -195,8 +318,9 @@ def test_push_to_hub_sends_the_checkpoint_folder(tmp_path, pretrained_dir, table
 @pytest.mark.slow
 def test_demo_runs_end_to_end(tmp_path, tiny_plm):
     out = tmp_path / "demo"
-    rows = load_script("run_demo").main([
-        "--plm", tiny_plm, "--train_samples", "200", "--max_eval_samples", "200", "--output_dir", str(out)])
+    rows = load_script("run_demo").main(
+        ["--plm", tiny_plm, "--train_samples", "200", "--max_eval_samples", "200", "--output_dir", str(out)]
+    )
     assert [r["model"] for r in rows] == ["DCNv2 (no pretraining)", "FLIP_ID", "FLIP_PLM", "FLIP"]
     table = (out / "results.md").read_text()
     assert "QUICK profile" in table and "| FLIP |" in table

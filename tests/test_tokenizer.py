@@ -13,15 +13,15 @@ import json
 import os
 from collections import Counter
 
+import datasets
 import numpy as np
 import pandas as pd
 import pytest
 import torch
+from conftest import make_table
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import datasets
-from conftest import make_table
 from flip_hf import FlipTabularTokenizer
 from flip_hf.tokenization_flip import FEATURE_VOCAB_FILE, MASK_ID, PAD_ID, UNKNOWN_TEXT
 
@@ -93,7 +93,9 @@ def clean(values):
     return values.map(lambda s: " ".join(s.split())).filter(bool)
 
 
-field_name = clean(st.text(alphabet=st.sampled_from(list("abcdefghijklmnopqrstuvwxyz _-0123456789")), min_size=1, max_size=12))
+field_name = clean(
+    st.text(alphabet=st.sampled_from(list("abcdefghijklmnopqrstuvwxyz _-0123456789")), min_size=1, max_size=12)
+)
 
 
 @st.composite
@@ -111,7 +113,10 @@ def tables(draw, values=unicode_value, max_rows=5, max_fields=4, missing=True):
 def _corpus() -> list[str]:
     t = make_table(200, seed=3, missing=False)
     prompts = [" ".join(f"{f} is {t[f][i]}." for f in FIELDS) for i in range(200)]
-    return prompts + ["The quick brown fox (1999) jumps over the lazy dog's back.", "college/grad student, K-12 & artist!"]
+    return prompts + [
+        "The quick brown fox (1999) jumps over the lazy dog's back.",
+        "college/grad student, K-12 & artist!",
+    ]
 
 
 def _wrap(tokenizer_object, **special):
@@ -136,7 +141,9 @@ def byte_bpe(request, corpus):
     special = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
     bpe.train_from_iterator(corpus, vocab_size=420, min_frequency=2, special_tokens=special, show_progress=False)
     if trim:
-        bpe.post_processor = processors.RobertaProcessing(("</s>", 2), ("<s>", 0), trim_offsets=True, add_prefix_space=False)
+        bpe.post_processor = processors.RobertaProcessing(
+            ("</s>", 2), ("<s>", 0), trim_offsets=True, add_prefix_space=False
+        )
     else:
         bpe.post_processor = processors.Sequence(
             [
@@ -145,8 +152,14 @@ def byte_bpe(request, corpus):
             ]
         )
     return _wrap(
-        bpe._tokenizer, bos_token="<s>", eos_token="</s>", cls_token="<s>", sep_token="</s>",
-        pad_token="<pad>", unk_token="<unk>", mask_token="<mask>",
+        bpe._tokenizer,
+        bos_token="<s>",
+        eos_token="</s>",
+        cls_token="<s>",
+        sep_token="</s>",
+        pad_token="<pad>",
+        unk_token="<unk>",
+        mask_token="<mask>",
     )
 
 
@@ -216,7 +229,14 @@ def test_numeric_cells_are_canonical(text_tokenizer):
 
 def test_unseen_and_missing_values_give_unknown(flip_tokenizer, text_tokenizer):
     tok = flip_tokenizer
-    row = {"user id": "99999", "gender": None, "occupation": float("nan"), "movie id": "", "title": "Never Seen (2031)", "genres": "Comedy"}
+    row = {
+        "user id": "99999",
+        "gender": None,
+        "occupation": float("nan"),
+        "movie id": "",
+        "title": "Never Seen (2031)",
+        "genres": "Comedy",
+    }
     enc = tok(row)
     ids = enc["feature_ids"][0]
     for f, name in enumerate(FIELDS[:-1]):
@@ -292,7 +312,10 @@ def test_prompt_template_and_alignment(table, flip_tokenizer, text_tokenizer):
         assert prompt == " ".join(f"{n} is {v}." for n, v in zip(FIELDS, texts))
         assert enc["input_ids"][i] == text_tokenizer(prompt)["input_ids"]
         assert enc["attention_mask"][i] == [1] * len(enc["input_ids"][i])
-        assert enc["input_ids"][i][0] == text_tokenizer.cls_token_id and enc["input_ids"][i][-1] == text_tokenizer.sep_token_id
+        assert (
+            enc["input_ids"][i][0] == text_tokenizer.cls_token_id
+            and enc["input_ids"][i][-1] == text_tokenizer.sep_token_id
+        )
     assert enc["label"] == rows["label"]
     assert value_texts(tok, rows)[1][4] == UNKNOWN_TEXT  # the table's missing title
 
@@ -416,7 +439,11 @@ def test_property_byte_level_bpe(byte_bpe, data):
 
 def test_byte_level_bpe_marks_first_word_of_values(byte_bpe):
     """Regression: with untrimmed offsets ("Ġ34" spans the space) the first value word was unmarked."""
-    data = {"user id": ["34", "25"], "title": ["Toy Story (1995)", "Heat"], "genres": ["Children's, Animation", "Comedy"]}
+    data = {
+        "user id": ["34", "25"],
+        "title": ["Toy Story (1995)", "Heat"],
+        "genres": ["Children's, Animation", "Comedy"],
+    }
     tok = FlipTabularTokenizer.from_dataset(data, text_tokenizer=byte_bpe)
     enc = tok(data)
     d0 = tok.decode_field_values(enc["input_ids"][0], enc["token_field_ids"][0])
@@ -458,7 +485,9 @@ def merging_bpe():
     from tokenizers import Tokenizer, models, processors
 
     alphabet = sorted(set("abcdefghijklmnopqrstuvwxyz0123456789 .,'()/-"))
-    vocab = {t: i for i, t in enumerate(["<pad>", "<s>", "</s>", "<unk>", "<mask>"] + alphabet + ["z.", "z. ", "is", " is"])}
+    vocab = {
+        t: i for i, t in enumerate(["<pad>", "<s>", "</s>", "<unk>", "<mask>"] + alphabet + ["z.", "z. ", "is", " is"])
+    }
     merges = [("z", "."), ("z.", " "), ("i", "s"), (" ", "is")]
     tk = Tokenizer(models.BPE(vocab=vocab, merges=merges, unk_token="<unk>"))
     tk.post_processor = processors.TemplateProcessing(single="<s> $A </s>", special_tokens=[("<s>", 1), ("</s>", 2)])
@@ -493,7 +522,9 @@ def prepend_tokenizer():
     tk = Tokenizer(models.WordLevel(vocab=vocab, unk_token="[UNK]"))
     tk.normalizer = normalizers.Prepend("▁ ")
     tk.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.WhitespaceSplit(), pre_tokenizers.Punctuation()])
-    tk.post_processor = processors.TemplateProcessing(single="[CLS] $A [SEP]", special_tokens=[("[CLS]", 2), ("[SEP]", 3)])
+    tk.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]", special_tokens=[("[CLS]", 2), ("[SEP]", 3)]
+    )
     return _wrap(tk, cls_token="[CLS]", sep_token="[SEP]", pad_token="[PAD]", unk_token="[UNK]", mask_token="[MASK]")
 
 
@@ -572,7 +603,7 @@ def test_padding_and_tensors(table, flip_tokenizer, text_tokenizer):
         assert enc["attention_mask"][i, n:].eq(0).all() and enc["attention_mask"][i, :n].eq(1).all()
         assert enc["token_field_ids"][i, n:].eq(-1).all()
     fixed = tok(rows, padding="max_length", max_length=64, return_tensors="pt")
-    assert fixed["input_ids"].shape == (B, 64) and fixed["token_field_ids"][:, max(lengths):].eq(-1).all()
+    assert fixed["input_ids"].shape == (B, 64) and fixed["token_field_ids"][:, max(lengths) :].eq(-1).all()
     with pytest.raises(ValueError):
         tok(rows, return_tensors="pt")  # ragged without padding
     from transformers.utils import PaddingStrategy
@@ -591,7 +622,9 @@ def test_padding_and_tensors(table, flip_tokenizer, text_tokenizer):
 def test_save_load_round_trip(table, flip_tokenizer, tmp_path):
     tok = flip_tokenizer
     files = tok.save_pretrained(tmp_path / "tok")
-    assert (tmp_path / "tok" / FEATURE_VOCAB_FILE).is_file() and str(tmp_path / "tok" / FEATURE_VOCAB_FILE) in map(str, files)
+    assert (tmp_path / "tok" / FEATURE_VOCAB_FILE).is_file() and str(tmp_path / "tok" / FEATURE_VOCAB_FILE) in map(
+        str, files
+    )
     for path in (tmp_path / "tok").iterdir():
         assert path.suffix not in (".pkl", ".pickle", ".bin", ".pt")
         head = path.read_bytes()[:2]
@@ -644,7 +677,9 @@ def test_missing_column_is_named(flip_tokenizer, table):
     with pytest.raises(KeyError, match="occupation"):
         flip_tokenizer.encode_dataset(datasets.Dataset.from_dict(rows))
     with pytest.raises(ValueError, match="zip code"):
-        FlipTabularTokenizer.from_dataset(table, text_tokenizer=flip_tokenizer.text_tokenizer, field_names=["gender", "zip code"])
+        FlipTabularTokenizer.from_dataset(
+            table, text_tokenizer=flip_tokenizer.text_tokenizer, field_names=["gender", "zip code"]
+        )
 
 
 def test_empty_batches_are_rejected(flip_tokenizer):
@@ -737,7 +772,10 @@ def test_encode_dataset_second_call_is_cached(table, flip_tokenizer, tmp_path, m
 
 def test_encode_datasetdict(table, flip_tokenizer):
     dd = datasets.DatasetDict(
-        {"train": datasets.Dataset.from_dict(columns_of(table, slice(0, 30))), "test": datasets.Dataset.from_dict(columns_of(table, slice(30, 40)))}
+        {
+            "train": datasets.Dataset.from_dict(columns_of(table, slice(0, 30))),
+            "test": datasets.Dataset.from_dict(columns_of(table, slice(30, 40))),
+        }
     )
     enc = flip_tokenizer.encode_dataset(dd)
     assert set(enc) == {"train", "test"} and len(enc["test"]) == 10

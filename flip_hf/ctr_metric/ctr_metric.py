@@ -6,8 +6,7 @@ References are 0/1 click labels; predictions are click probabilities.
 import datasets
 import evaluate
 import numpy as np
-from sklearn.metrics import log_loss
-from sklearn.metrics import roc_auc_score
+from sklearn.metrics import log_loss, roc_auc_score
 
 _DESCRIPTION = "AUC (area under the ROC curve) and Logloss (binary cross-entropy) of click probabilities."
 _KWARGS_DESCRIPTION = """
@@ -28,7 +27,9 @@ class CTRMetric(evaluate.Metric):
             description=_DESCRIPTION,
             citation="",
             inputs_description=_KWARGS_DESCRIPTION,
-            features=datasets.Features({"predictions": datasets.Value("float64"), "references": datasets.Value("int64")}),
+            features=datasets.Features(
+                {"predictions": datasets.Value("float64"), "references": datasets.Value("int64")}
+            ),
         )
 
     def _compute(self, predictions, references, eps=1e-7):

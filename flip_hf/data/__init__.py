@@ -15,12 +15,12 @@ values are ``None``.  See :mod:`flip_hf.data.protocol` for the shared protocol
 from __future__ import annotations
 
 import re
-from typing import Callable
+from collections.abc import Callable
 
 import datasets
 
 from .bookcrossing import load_bookcrossing
-from .movielens import load_movielens_100k, load_movielens_1m
+from .movielens import load_movielens_1m, load_movielens_100k
 from .protocol import LABEL_COLUMN, DataProtocolError
 from .tabular import load_csv, load_parquet
 

@@ -31,10 +31,9 @@ import html
 import io
 import logging
 
+import datasets
 import numpy as np
 import pandas as pd
-
-import datasets
 
 from .protocol import (
     DataProtocolError,
@@ -51,7 +50,14 @@ logger = logging.getLogger(__name__)
 
 BX_VERSION = "1"
 FIELD_NAMES = [
-    "user id", "location", "age", "ISBN", "book title", "book author", "year of publication", "publisher",
+    "user id",
+    "location",
+    "age",
+    "ISBN",
+    "book title",
+    "book author",
+    "year of publication",
+    "publisher",
 ]
 AGE_RANGE = (5, 100)
 YEAR_RANGE = (1000, 2100)
@@ -131,8 +137,13 @@ def _bx_source(data_dir) -> tuple[FileSource, tuple[str, str, str]]:
             "BX-Books.csv and BX-Book-Ratings.csv (or at BX-CSV-Dump.zip)"
         )
     for names in _FILESETS:
-        src = find_source(data_dir, list(names), (), subdirs=["BX-CSV-Dump", "bookcrossing"],
-                          zip_names=["BX-CSV-Dump.zip", "bookcrossing.zip"])
+        src = find_source(
+            data_dir,
+            list(names),
+            (),
+            subdirs=["BX-CSV-Dump", "bookcrossing"],
+            zip_names=["BX-CSV-Dump.zip", "bookcrossing.zip"],
+        )
         if src is not None:
             return src, names
     raise FileNotFoundError(
@@ -146,9 +157,7 @@ def _build_bx(src: FileSource, names, test_size: float, drop_unmatched_books: bo
     name = "bookcrossing"
     ratings = _read_bx_csv(src, ratings_f, ["User-ID", "ISBN", "Book-Rating"])
     users = _read_bx_csv(src, users_f, ["User-ID", "Location", "Age"])
-    books = _read_bx_csv(
-        src, books_f, ["ISBN", "Book-Title", "Book-Author", "Year-Of-Publication", "Publisher"]
-    )
+    books = _read_bx_csv(src, books_f, ["ISBN", "Book-Title", "Book-Author", "Year-Of-Publication", "Publisher"])
     books = _repair_books(books)
 
     labels, _ = binary_labels(ratings["Book-Rating"].str.strip().to_numpy(), positive_above=5)
@@ -194,8 +203,9 @@ def _build_bx(src: FileSource, names, test_size: float, drop_unmatched_books: bo
     for col in FIELD_NAMES:  # NaN from reindex -> None
         vals = df[col]
         df[col] = vals.where(vals.notna(), None).astype(object)
-    return build_dataset_dict(df, FIELD_NAMES, "label", time_column=None, test_size=test_size,
-                              name=name, already_text=True)
+    return build_dataset_dict(
+        df, FIELD_NAMES, "label", time_column=None, test_size=test_size, name=name, already_text=True
+    )
 
 
 def load_bookcrossing(
@@ -209,8 +219,11 @@ def load_bookcrossing(
     """BookCrossing with the FLIP protocol (see the module docstring)."""
     src, names = _bx_source(data_dir)
     return cached_build(
-        "bookcrossing", BX_VERSION, src.fingerprint_files(),
+        "bookcrossing",
+        BX_VERSION,
+        src.fingerprint_files(),
         {"test_size": test_size, "drop_unmatched_books": drop_unmatched_books},
         lambda: _build_bx(src, names, test_size, drop_unmatched_books),
-        cache_dir=cache_dir, use_cache=use_cache,
+        cache_dir=cache_dir,
+        use_cache=use_cache,
     )

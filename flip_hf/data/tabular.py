@@ -34,13 +34,12 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Mapping, Sequence
-
-import numpy as np
-import pandas as pd
 
 import datasets
+import numpy as np
+import pandas as pd
 
 from .protocol import (
     LABEL_COLUMN,
@@ -138,7 +137,9 @@ def _time_key(s: pd.Series) -> pd.Series:
 def _labels(df: pd.DataFrame, label_column: str, label_threshold, name: str) -> np.ndarray:
     raw = df[label_column]
     if raw.isna().any():
-        raise DataProtocolError(f"{name}: {int(raw.isna().sum())} row(s) have no value in label column {label_column!r}")
+        raise DataProtocolError(
+            f"{name}: {int(raw.isna().sum())} row(s) have no value in label column {label_column!r}"
+        )
     if label_threshold is None:
         return coerce_binary_labels(raw.to_numpy(), f"{name} (label column {label_column!r})")
     num = pd.to_numeric(raw, errors="coerce")
@@ -219,11 +220,16 @@ def load_table(
     presplit = isinstance(files, dict)
     all_files = files["train"] + files["test"] if presplit else files
     kwargs = dict(
-        label_column=label_column, time_column=time_column, label_threshold=label_threshold,
+        label_column=label_column,
+        time_column=time_column,
+        label_threshold=label_threshold,
         field_columns=list(field_columns) if field_columns is not None else None,
-        field_names=dict(field_names) if isinstance(field_names, Mapping) else (
-            list(field_names) if field_names is not None else None),
-        test_size=test_size, read_kwargs=dict(read_kwargs or {}), presplit=presplit,
+        field_names=dict(field_names)
+        if isinstance(field_names, Mapping)
+        else (list(field_names) if field_names is not None else None),
+        test_size=test_size,
+        read_kwargs=dict(read_kwargs or {}),
+        presplit=presplit,
         files_order=[str(Path(f).resolve()) for f in all_files],
     )
     name = fmt
@@ -231,23 +237,45 @@ def load_table(
     def build():
         time_col = "__time__" if time_column else None
         if not presplit:
-            df, fcols = _prepare(_read(files, fmt, read_kwargs), fmt, label_column, time_column,
-                                 label_threshold, field_columns, name)
+            df, fcols = _prepare(
+                _read(files, fmt, read_kwargs), fmt, label_column, time_column, label_threshold, field_columns, name
+            )
             names = _field_names(fcols, field_names, name)
-            return build_dataset_dict(df, [f"f{i}" for i in range(len(fcols))], "__label__", names,
-                                      time_column=time_col, test_size=test_size, name=name, already_text=True)
+            return build_dataset_dict(
+                df,
+                [f"f{i}" for i in range(len(fcols))],
+                "__label__",
+                names,
+                time_column=time_col,
+                test_size=test_size,
+                name=name,
+                already_text=True,
+            )
         out, first_cols = {}, None
         for split in ("train", "test"):
-            df, fcols = _prepare(_read(files[split], fmt, read_kwargs), fmt, label_column, time_column,
-                                 label_threshold, field_columns, f"{name} ({split} split)")
+            df, fcols = _prepare(
+                _read(files[split], fmt, read_kwargs),
+                fmt,
+                label_column,
+                time_column,
+                label_threshold,
+                field_columns,
+                f"{name} ({split} split)",
+            )
             if first_cols is not None and fcols != first_cols:
                 raise DataProtocolError(f"{name}: train fields {first_cols} differ from test fields {fcols}")
             first_cols = fcols
             if time_col:
                 df = df.sort_values(time_col, kind="stable").reset_index(drop=True)
-            out[split] = frame_to_dataset(df, [f"f{i}" for i in range(len(fcols))], "__label__",
-                                          _field_names(fcols, field_names, name), name=name, split=split,
-                                          already_text=True)
+            out[split] = frame_to_dataset(
+                df,
+                [f"f{i}" for i in range(len(fcols))],
+                "__label__",
+                _field_names(fcols, field_names, name),
+                name=name,
+                split=split,
+                already_text=True,
+            )
         return datasets.DatasetDict(out)
 
     return cached_build(name, TABULAR_VERSION, all_files, kwargs, build, cache_dir=cache_dir, use_cache=use_cache)

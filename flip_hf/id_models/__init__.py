@@ -9,21 +9,26 @@ the caller. Importing this package registers all models::
     model = build_id_model("dcnv2", num_fields=8, feature_vocab_size=16851)
 """
 
-from .layers import IDModelBase
-from .registry import (ID_MODEL_REGISTRY, build_id_model, build_id_model_from_config,
-                       get_id_model_class,
-                       list_id_models, register_id_model, resolve_id_model_name)
-
 # model modules: importing them registers them
 from .afm import AFM
-from .pnn import PNN
-from .wide_deep import WideDeep
-from .dcn import DCN
-from .deepfm import DeepFM
-from .xdeepfm import XDeepFM
 from .afn import AFN
 from .autoint import AutoInt
+from .dcn import DCN
 from .dcnv2 import DCNv2
+from .deepfm import DeepFM
+from .layers import IDModelBase
+from .pnn import PNN
+from .registry import (
+    ID_MODEL_REGISTRY,
+    build_id_model,
+    build_id_model_from_config,
+    get_id_model_class,
+    list_id_models,
+    register_id_model,
+    resolve_id_model_name,
+)
+from .wide_deep import WideDeep
+from .xdeepfm import XDeepFM
 
 __all__ = [
     "IDModelBase",

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from collections.abc import Sequence
 
 import torch
 
-from .layers import (DEFAULT_EMBEDDING_DIM, DEFAULT_EMBEDDING_INIT_STD,
-                     AttentionalPairwiseInteraction, IDModelBase, LinearTerm)
+from .layers import (
+    DEFAULT_EMBEDDING_DIM,
+    DEFAULT_EMBEDDING_INIT_STD,
+    AttentionalPairwiseInteraction,
+    IDModelBase,
+    LinearTerm,
+)
 from .registry import register_id_model
 
 
@@ -21,17 +26,21 @@ class AFM(IDModelBase):
     ignored; ``dropout`` applies to the attention weights. Needs ``num_fields >= 2``.
     """
 
-    def __init__(self, num_fields: int, feature_vocab_size: int,
-                 embedding_dim: int = DEFAULT_EMBEDDING_DIM,
-                 mlp_hidden_sizes: Optional[Sequence[int]] = None,
-                 dropout: float = 0.0, attention_dim: int = 32,
-                 embedding_init_std: float = DEFAULT_EMBEDDING_INIT_STD):
+    def __init__(
+        self,
+        num_fields: int,
+        feature_vocab_size: int,
+        embedding_dim: int = DEFAULT_EMBEDDING_DIM,
+        mlp_hidden_sizes: Sequence[int] | None = None,
+        dropout: float = 0.0,
+        attention_dim: int = 32,
+        embedding_init_std: float = DEFAULT_EMBEDDING_INIT_STD,
+    ):
         super().__init__(num_fields, feature_vocab_size, embedding_dim, embedding_init_std)
         if self.num_fields < 2:
             raise ValueError("AFM needs num_fields >= 2 (pairwise interactions)")
         self.linear = LinearTerm(self.feature_vocab_size)
-        self.interaction = AttentionalPairwiseInteraction(
-            self.num_fields, self.embedding_dim, attention_dim, dropout)
+        self.interaction = AttentionalPairwiseInteraction(self.num_fields, self.embedding_dim, attention_dim, dropout)
         self.output_dim = 1 + self.interaction.output_dim
 
     def forward(self, feature_ids: torch.Tensor) -> torch.Tensor:

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 
-from .layers import (DEFAULT_EMBEDDING_DIM, DEFAULT_EMBEDDING_INIT_STD,
-                     DEFAULT_MLP_HIDDEN_SIZES, MLP, IDModelBase, LogarithmicTransformation,
-                     _check_sizes)
+from .layers import (
+    DEFAULT_EMBEDDING_DIM,
+    DEFAULT_EMBEDDING_INIT_STD,
+    DEFAULT_MLP_HIDDEN_SIZES,
+    MLP,
+    IDModelBase,
+    LogarithmicTransformation,
+    _check_sizes,
+)
 from .registry import register_id_model
 
 
@@ -23,20 +29,30 @@ class AFN(IDModelBase):
     ensemble with a second DNN) is not included.
     """
 
-    def __init__(self, num_fields: int, feature_vocab_size: int,
-                 embedding_dim: int = DEFAULT_EMBEDDING_DIM,
-                 mlp_hidden_sizes: Sequence[int] = DEFAULT_MLP_HIDDEN_SIZES,
-                 dropout: float = 0.0, logarithmic_neurons: int = 256,
-                 log_batch_norm: bool = True, mlp_activation: str = "relu",
-                 mlp_batch_norm: bool = False,
-                 embedding_init_std: float = DEFAULT_EMBEDDING_INIT_STD):
+    def __init__(
+        self,
+        num_fields: int,
+        feature_vocab_size: int,
+        embedding_dim: int = DEFAULT_EMBEDDING_DIM,
+        mlp_hidden_sizes: Sequence[int] = DEFAULT_MLP_HIDDEN_SIZES,
+        dropout: float = 0.0,
+        logarithmic_neurons: int = 256,
+        log_batch_norm: bool = True,
+        mlp_activation: str = "relu",
+        mlp_batch_norm: bool = False,
+        embedding_init_std: float = DEFAULT_EMBEDDING_INIT_STD,
+    ):
         super().__init__(num_fields, feature_vocab_size, embedding_dim, embedding_init_std)
         if not _check_sizes("mlp_hidden_sizes", mlp_hidden_sizes):
             raise ValueError("AFN needs a non-empty mlp_hidden_sizes")
-        self.log_transform = LogarithmicTransformation(
-            self.num_fields, logarithmic_neurons, batch_norm=log_batch_norm)
-        self.dnn = MLP(self.log_transform.output_dim_for(self.embedding_dim),
-                       mlp_hidden_sizes, mlp_activation, dropout, mlp_batch_norm)
+        self.log_transform = LogarithmicTransformation(self.num_fields, logarithmic_neurons, batch_norm=log_batch_norm)
+        self.dnn = MLP(
+            self.log_transform.output_dim_for(self.embedding_dim),
+            mlp_hidden_sizes,
+            mlp_activation,
+            dropout,
+            mlp_batch_norm,
+        )
         self.output_dim = self.dnn.output_dim
 
     def forward(self, feature_ids: torch.Tensor) -> torch.Tensor:

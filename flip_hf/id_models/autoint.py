@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 
-from .layers import (DEFAULT_EMBEDDING_DIM, DEFAULT_EMBEDDING_INIT_STD,
-                     DEFAULT_MLP_HIDDEN_SIZES, MLP, IDModelBase, InteractingLayers)
+from .layers import (
+    DEFAULT_EMBEDDING_DIM,
+    DEFAULT_EMBEDDING_INIT_STD,
+    DEFAULT_MLP_HIDDEN_SIZES,
+    MLP,
+    IDModelBase,
+    InteractingLayers,
+)
 from .registry import register_id_model
 
 
@@ -24,21 +30,39 @@ class AutoInt(IDModelBase):
     unscaled form).
     """
 
-    def __init__(self, num_fields: int, feature_vocab_size: int,
-                 embedding_dim: int = DEFAULT_EMBEDDING_DIM,
-                 mlp_hidden_sizes: Sequence[int] = DEFAULT_MLP_HIDDEN_SIZES,
-                 dropout: float = 0.0, num_attention_layers: int = 3, num_heads: int = 2,
-                 attention_dim: int = 32, use_residual: bool = True,
-                 attention_scale: bool = True, attention_layer_norm: bool = False,
-                 attention_dropout: float = 0.0, use_dnn: bool = False,
-                 mlp_activation: str = "relu", mlp_batch_norm: bool = False,
-                 embedding_init_std: float = DEFAULT_EMBEDDING_INIT_STD):
+    def __init__(
+        self,
+        num_fields: int,
+        feature_vocab_size: int,
+        embedding_dim: int = DEFAULT_EMBEDDING_DIM,
+        mlp_hidden_sizes: Sequence[int] = DEFAULT_MLP_HIDDEN_SIZES,
+        dropout: float = 0.0,
+        num_attention_layers: int = 3,
+        num_heads: int = 2,
+        attention_dim: int = 32,
+        use_residual: bool = True,
+        attention_scale: bool = True,
+        attention_layer_norm: bool = False,
+        attention_dropout: float = 0.0,
+        use_dnn: bool = False,
+        mlp_activation: str = "relu",
+        mlp_batch_norm: bool = False,
+        embedding_init_std: float = DEFAULT_EMBEDDING_INIT_STD,
+    ):
         super().__init__(num_fields, feature_vocab_size, embedding_dim, embedding_init_std)
         self.interacting = InteractingLayers(
-            self.embedding_dim, num_attention_layers, attention_dim, num_heads,
-            use_residual, attention_scale, attention_layer_norm, attention_dropout)
-        self.dnn = (MLP(self.flat_embedding_dim, mlp_hidden_sizes, mlp_activation, dropout,
-                        mlp_batch_norm) if use_dnn else None)
+            self.embedding_dim,
+            num_attention_layers,
+            attention_dim,
+            num_heads,
+            use_residual,
+            attention_scale,
+            attention_layer_norm,
+            attention_dropout,
+        )
+        self.dnn = (
+            MLP(self.flat_embedding_dim, mlp_hidden_sizes, mlp_activation, dropout, mlp_batch_norm) if use_dnn else None
+        )
         self.output_dim = self.num_fields * self.interacting.output_dim
         if self.dnn is not None:
             self.output_dim += self.dnn.output_dim

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 
-from .layers import (DEFAULT_EMBEDDING_DIM, DEFAULT_EMBEDDING_INIT_STD,
-                     DEFAULT_MLP_HIDDEN_SIZES, MLP, CrossNetV2, IDModelBase)
+from .layers import (
+    DEFAULT_EMBEDDING_DIM,
+    DEFAULT_EMBEDDING_INIT_STD,
+    DEFAULT_MLP_HIDDEN_SIZES,
+    MLP,
+    CrossNetV2,
+    IDModelBase,
+)
 from .registry import register_id_model
 
 _STRUCTURES = ("parallel", "stacked", "crossnet_only")
@@ -26,13 +32,19 @@ class DCNv2(IDModelBase):
     * ``structure="crossnet_only"``: ``v = CrossNetV2(x0)``, ``output_dim = F*D``.
     """
 
-    def __init__(self, num_fields: int, feature_vocab_size: int,
-                 embedding_dim: int = DEFAULT_EMBEDDING_DIM,
-                 mlp_hidden_sizes: Sequence[int] = DEFAULT_MLP_HIDDEN_SIZES,
-                 dropout: float = 0.0, num_cross_layers: int = 3,
-                 structure: str = "parallel", mlp_activation: str = "relu",
-                 mlp_batch_norm: bool = False,
-                 embedding_init_std: float = DEFAULT_EMBEDDING_INIT_STD):
+    def __init__(
+        self,
+        num_fields: int,
+        feature_vocab_size: int,
+        embedding_dim: int = DEFAULT_EMBEDDING_DIM,
+        mlp_hidden_sizes: Sequence[int] = DEFAULT_MLP_HIDDEN_SIZES,
+        dropout: float = 0.0,
+        num_cross_layers: int = 3,
+        structure: str = "parallel",
+        mlp_activation: str = "relu",
+        mlp_batch_norm: bool = False,
+        embedding_init_std: float = DEFAULT_EMBEDDING_INIT_STD,
+    ):
         super().__init__(num_fields, feature_vocab_size, embedding_dim, embedding_init_std)
         if structure not in _STRUCTURES:
             raise ValueError(f"DCNv2 structure must be one of {_STRUCTURES}, got {structure!r}")
@@ -40,8 +52,7 @@ class DCNv2(IDModelBase):
         self.cross = CrossNetV2(self.flat_embedding_dim, num_cross_layers)
         self.dnn = None
         if structure != "crossnet_only":
-            self.dnn = MLP(self.flat_embedding_dim, mlp_hidden_sizes, mlp_activation,
-                           dropout, mlp_batch_norm)
+            self.dnn = MLP(self.flat_embedding_dim, mlp_hidden_sizes, mlp_activation, dropout, mlp_batch_norm)
         if structure == "parallel":
             self.output_dim = self.cross.output_dim + self.dnn.output_dim
         elif structure == "stacked":

@@ -19,7 +19,7 @@ import functools
 import inspect
 import math
 import operator
-from typing import Callable, Dict, Optional, Sequence, Union
+from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -56,7 +56,7 @@ DEFAULT_EMBEDDING_INIT_STD = 1e-2
 # --------------------------------------------------------------------------------------
 # helpers
 # --------------------------------------------------------------------------------------
-_ACTIVATIONS: Dict[str, Callable[[], nn.Module]] = {
+_ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
     "relu": nn.ReLU,
     "gelu": nn.GELU,
     "tanh": nn.Tanh,
@@ -72,7 +72,7 @@ _ACTIVATIONS: Dict[str, Callable[[], nn.Module]] = {
 }
 
 
-def get_activation(activation: Union[str, nn.Module, Callable[[], nn.Module], None]) -> nn.Module:
+def get_activation(activation: str | nn.Module | Callable[[], nn.Module] | None) -> nn.Module:
     """Return a fresh activation module from a name (``"relu"``), a module class or ``None``."""
     if activation is None:
         return nn.Identity()
@@ -81,9 +81,7 @@ def get_activation(activation: Union[str, nn.Module, Callable[[], nn.Module], No
     if isinstance(activation, str):
         key = activation.strip().lower().replace("-", "_")
         if key not in _ACTIVATIONS:
-            raise ValueError(
-                f"Unknown activation {activation!r}; known: {sorted(_ACTIVATIONS)}"
-            )
+            raise ValueError(f"Unknown activation {activation!r}; known: {sorted(_ACTIVATIONS)}")
         return _ACTIVATIONS[key]()
     if isinstance(activation, type) and issubclass(activation, nn.Module):
         return activation()
@@ -137,8 +135,7 @@ class FeatureEmbedding(nn.Embedding):
     trainable rows. Initialised ``normal(0, init_std)``.
     """
 
-    def __init__(self, num_embeddings: int, embedding_dim: int,
-                 init_std: float = DEFAULT_EMBEDDING_INIT_STD):
+    def __init__(self, num_embeddings: int, embedding_dim: int, init_std: float = DEFAULT_EMBEDDING_INIT_STD):
         super().__init__(num_embeddings, embedding_dim)
         self.init_std = float(init_std)
         self.reset_parameters()
@@ -186,9 +183,15 @@ class MLP(nn.Module):
     ``Linear(last_hidden, output_size)`` (no activation) is appended.
     """
 
-    def __init__(self, input_dim: int, hidden_sizes: Sequence[int] = DEFAULT_MLP_HIDDEN_SIZES,
-                 activation="relu", dropout: float = 0.0, batch_norm: bool = False,
-                 output_size: Optional[int] = None):
+    def __init__(
+        self,
+        input_dim: int,
+        hidden_sizes: Sequence[int] = DEFAULT_MLP_HIDDEN_SIZES,
+        activation="relu",
+        dropout: float = 0.0,
+        batch_norm: bool = False,
+        output_size: int | None = None,
+    ):
         super().__init__()
         input_dim = _check_int("input_dim", input_dim, 1)
         hidden_sizes = _check_sizes("mlp_hidden_sizes", hidden_sizes)
@@ -254,8 +257,7 @@ class CrossNetV2(nn.Module):
         super().__init__()
         self.input_dim = _check_int("input_dim", input_dim, 1)
         self.num_layers = _check_int("num_cross_layers", num_layers, 1)
-        self.layers = nn.ModuleList(nn.Linear(self.input_dim, self.input_dim)
-                                    for _ in range(self.num_layers))
+        self.layers = nn.ModuleList(nn.Linear(self.input_dim, self.input_dim) for _ in range(self.num_layers))
         self.output_dim = self.input_dim
 
     def forward(self, x0: torch.Tensor) -> torch.Tensor:
@@ -327,8 +329,7 @@ class AttentionalPairwiseInteraction(nn.Module):
     ``sum_ij a_ij (e_i*e_j)`` (the vector AFM then projects with ``p``).
     """
 
-    def __init__(self, num_fields: int, embedding_dim: int, attention_dim: int = 32,
-                 dropout: float = 0.0):
+    def __init__(self, num_fields: int, embedding_dim: int, attention_dim: int = 32, dropout: float = 0.0):
         super().__init__()
         self.pairwise = InnerProductLayer(num_fields, output="elementwise_product")
         embedding_dim = _check_int("embedding_dim", embedding_dim, 1)
@@ -366,8 +367,9 @@ class CompressedInteractionNetwork(nn.Module):
     ``(maps, B*D)`` layout (one large matrix product instead of B small ones).
     """
 
-    def __init__(self, num_fields: int, layer_sizes: Sequence[int] = (128, 128),
-                 activation="relu", split_half: bool = True):
+    def __init__(
+        self, num_fields: int, layer_sizes: Sequence[int] = (128, 128), activation="relu", split_half: bool = True
+    ):
         super().__init__()
         self.num_fields = _check_int("num_fields", num_fields, 1)
         self.layer_sizes = _check_sizes("cin_layer_sizes", layer_sizes, allow_empty=False)
@@ -379,8 +381,9 @@ class CompressedInteractionNetwork(nn.Module):
         for i, size in enumerate(self.layer_sizes):
             last = i == len(self.layer_sizes) - 1
             if self.split_half and not last and size % 2:
-                raise ValueError(f"cin_layer_sizes must be even (except the last) with "
-                                 f"split_half=True, got {self.layer_sizes}")
+                raise ValueError(
+                    f"cin_layer_sizes must be even (except the last) with split_half=True, got {self.layer_sizes}"
+                )
             self.weights.append(nn.Parameter(torch.empty(size, prev * self.num_fields)))
             self.biases.append(nn.Parameter(torch.empty(size, 1)))
             passed = size // 2 if (self.split_half and not last) else size
@@ -427,9 +430,16 @@ class MultiHeadSelfAttention(nn.Module):
     Transformer convention and is more stable with larger attention sizes).
     """
 
-    def __init__(self, input_dim: int, attention_dim: int = 32, num_heads: int = 2,
-                 use_residual: bool = True, scale: bool = True, layer_norm: bool = False,
-                 dropout: float = 0.0):
+    def __init__(
+        self,
+        input_dim: int,
+        attention_dim: int = 32,
+        num_heads: int = 2,
+        use_residual: bool = True,
+        scale: bool = True,
+        layer_norm: bool = False,
+        dropout: float = 0.0,
+    ):
         super().__init__()
         self.input_dim = _check_int("input_dim", input_dim, 1)
         self.attention_dim = _check_int("attention_dim", attention_dim, 1)
@@ -444,10 +454,13 @@ class MultiHeadSelfAttention(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         batch, fields, _ = x.shape
-        q, k, v = (self.qkv(x).view(batch, fields, 3, self.num_heads, self.attention_dim)
-                   .permute(2, 0, 3, 1, 4))  # each (B, H, F, A)
+        q, k, v = (
+            self.qkv(x).view(batch, fields, 3, self.num_heads, self.attention_dim).permute(2, 0, 3, 1, 4)
+        )  # each (B, H, F, A)
         attn = F.scaled_dot_product_attention(
-            q, k, v,
+            q,
+            k,
+            v,
             dropout_p=self.dropout if self.training else 0.0,
             scale=None if self.scale else 1.0,
         )  # (B, H, F, A)
@@ -463,16 +476,23 @@ class MultiHeadSelfAttention(nn.Module):
 class InteractingLayers(nn.Module):
     """A stack of :class:`MultiHeadSelfAttention` layers (AutoInt's interacting layers)."""
 
-    def __init__(self, input_dim: int, num_layers: int = 3, attention_dim: int = 32,
-                 num_heads: int = 2, use_residual: bool = True, scale: bool = True,
-                 layer_norm: bool = False, dropout: float = 0.0):
+    def __init__(
+        self,
+        input_dim: int,
+        num_layers: int = 3,
+        attention_dim: int = 32,
+        num_heads: int = 2,
+        use_residual: bool = True,
+        scale: bool = True,
+        layer_norm: bool = False,
+        dropout: float = 0.0,
+    ):
         super().__init__()
         num_layers = _check_int("num_attention_layers", num_layers, 1)
         layers = []
         prev = input_dim
         for _ in range(num_layers):
-            layer = MultiHeadSelfAttention(prev, attention_dim, num_heads, use_residual,
-                                           scale, layer_norm, dropout)
+            layer = MultiHeadSelfAttention(prev, attention_dim, num_heads, use_residual, scale, layer_norm, dropout)
             layers.append(layer)
             prev = layer.output_dim
         self.layers = nn.Sequential(*layers)
@@ -496,8 +516,14 @@ class LogarithmicTransformation(nn.Module):
     the values seen in normal training).
     """
 
-    def __init__(self, num_fields: int, num_neurons: int = 256, eps: float = 1e-7,
-                 batch_norm: bool = True, max_exponent: float = 40.0):
+    def __init__(
+        self,
+        num_fields: int,
+        num_neurons: int = 256,
+        eps: float = 1e-7,
+        batch_norm: bool = True,
+        max_exponent: float = 40.0,
+    ):
         super().__init__()
         self.num_fields = _check_int("num_fields", num_fields, 1)
         self.num_neurons = _check_int("logarithmic_neurons", num_neurons, 1)
@@ -573,8 +599,7 @@ class IDModelBase(nn.Module):
                 unknown = [k for k in kw if k not in sig.parameters or k == "self"]
                 if unknown:
                     raise TypeError(
-                        f"{cls.__name__} got unknown hyperparameter(s) {unknown}; "
-                        f"accepted arguments: {accepted}"
+                        f"{cls.__name__} got unknown hyperparameter(s) {unknown}; accepted arguments: {accepted}"
                     )
             try:
                 bound = sig.bind(self, *args, **kw)
@@ -584,14 +609,17 @@ class IDModelBase(nn.Module):
             # nested wrappers (subclass -> super().__init__) run inner first, so the
             # most-derived constructor's arguments are the ones that stay recorded
             bound.apply_defaults()
-            self._config = {k: _jsonable(v) for k, v in bound.arguments.items()
-                            if k != "self"}
+            self._config = {k: _jsonable(v) for k, v in bound.arguments.items() if k != "self"}
 
         cls.__init__ = __init__
 
-    def __init__(self, num_fields: int, feature_vocab_size: int,
-                 embedding_dim: int = DEFAULT_EMBEDDING_DIM,
-                 embedding_init_std: float = DEFAULT_EMBEDDING_INIT_STD):
+    def __init__(
+        self,
+        num_fields: int,
+        feature_vocab_size: int,
+        embedding_dim: int = DEFAULT_EMBEDDING_DIM,
+        embedding_init_std: float = DEFAULT_EMBEDDING_INIT_STD,
+    ):
         super().__init__()
         self.num_fields = _check_int("num_fields", num_fields, 1)
         self.feature_vocab_size = _check_int("feature_vocab_size", feature_vocab_size, 2)
@@ -599,8 +627,7 @@ class IDModelBase(nn.Module):
         embedding_init_std = float(embedding_init_std)
         if not embedding_init_std > 0:
             raise ValueError(f"embedding_init_std must be > 0, got {embedding_init_std}")
-        self.embedding = FeatureEmbedding(self.feature_vocab_size, self.embedding_dim,
-                                          init_std=embedding_init_std)
+        self.embedding = FeatureEmbedding(self.feature_vocab_size, self.embedding_dim, init_std=embedding_init_std)
         self.output_dim: int = 0  # set by the subclass
 
     # -- interface ---------------------------------------------------------------------
@@ -615,8 +642,7 @@ class IDModelBase(nn.Module):
                 f"{type(self).__name__} expects feature_ids of shape (batch, "
                 f"{self.num_fields}), got {tuple(feature_ids.shape)}"
             )
-        if feature_ids.is_floating_point() or feature_ids.is_complex() \
-                or feature_ids.dtype == torch.bool:
+        if feature_ids.is_floating_point() or feature_ids.is_complex() or feature_ids.dtype == torch.bool:
             raise TypeError(f"feature_ids must be an integer tensor, got {feature_ids.dtype}")
 
     def embed(self, feature_ids: torch.Tensor) -> torch.Tensor:
@@ -647,5 +673,7 @@ class IDModelBase(nn.Module):
         return config
 
     def extra_repr(self) -> str:
-        return (f"num_fields={self.num_fields}, feature_vocab_size={self.feature_vocab_size}, "
-                f"embedding_dim={self.embedding_dim}, output_dim={self.output_dim}")
+        return (
+            f"num_fields={self.num_fields}, feature_vocab_size={self.feature_vocab_size}, "
+            f"embedding_dim={self.embedding_dim}, output_dim={self.output_dim}"
+        )

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 
-from .layers import (DEFAULT_EMBEDDING_DIM, DEFAULT_EMBEDDING_INIT_STD,
-                     DEFAULT_MLP_HIDDEN_SIZES, MLP, IDModelBase, InnerProductLayer,
-                     _check_sizes)
+from .layers import (
+    DEFAULT_EMBEDDING_DIM,
+    DEFAULT_EMBEDDING_INIT_STD,
+    DEFAULT_MLP_HIDDEN_SIZES,
+    MLP,
+    IDModelBase,
+    InnerProductLayer,
+    _check_sizes,
+)
 from .registry import register_id_model
 
 
@@ -22,20 +28,30 @@ class PNN(IDModelBase):
     (128 with defaults). Needs ``num_fields >= 2``.
     """
 
-    def __init__(self, num_fields: int, feature_vocab_size: int,
-                 embedding_dim: int = DEFAULT_EMBEDDING_DIM,
-                 mlp_hidden_sizes: Sequence[int] = DEFAULT_MLP_HIDDEN_SIZES,
-                 dropout: float = 0.0, mlp_activation: str = "relu",
-                 mlp_batch_norm: bool = False,
-                 embedding_init_std: float = DEFAULT_EMBEDDING_INIT_STD):
+    def __init__(
+        self,
+        num_fields: int,
+        feature_vocab_size: int,
+        embedding_dim: int = DEFAULT_EMBEDDING_DIM,
+        mlp_hidden_sizes: Sequence[int] = DEFAULT_MLP_HIDDEN_SIZES,
+        dropout: float = 0.0,
+        mlp_activation: str = "relu",
+        mlp_batch_norm: bool = False,
+        embedding_init_std: float = DEFAULT_EMBEDDING_INIT_STD,
+    ):
         super().__init__(num_fields, feature_vocab_size, embedding_dim, embedding_init_std)
         if self.num_fields < 2:
             raise ValueError("PNN needs num_fields >= 2 (pairwise inner products)")
         if not _check_sizes("mlp_hidden_sizes", mlp_hidden_sizes):
             raise ValueError("PNN needs a non-empty mlp_hidden_sizes (its DNN is the model)")
         self.inner_product = InnerProductLayer(self.num_fields, output="inner_product")
-        self.dnn = MLP(self.flat_embedding_dim + self.inner_product.num_pairs,
-                       mlp_hidden_sizes, mlp_activation, dropout, mlp_batch_norm)
+        self.dnn = MLP(
+            self.flat_embedding_dim + self.inner_product.num_pairs,
+            mlp_hidden_sizes,
+            mlp_activation,
+            dropout,
+            mlp_batch_norm,
+        )
         self.output_dim = self.dnn.output_dim
 
     def forward(self, feature_ids: torch.Tensor) -> torch.Tensor:

@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import inspect
-from typing import Dict, List, Type
 
 from .layers import IDModelBase
 
-__all__ = ["ID_MODEL_REGISTRY", "register_id_model", "build_id_model", "list_id_models",
-           "build_id_model_from_config",
-           "get_id_model_class", "resolve_id_model_name"]
+__all__ = [
+    "ID_MODEL_REGISTRY",
+    "register_id_model",
+    "build_id_model",
+    "list_id_models",
+    "build_id_model_from_config",
+    "get_id_model_class",
+    "resolve_id_model_name",
+]
 
-ID_MODEL_REGISTRY: Dict[str, Type[IDModelBase]] = {}
-_ALIASES: Dict[str, str] = {}
+ID_MODEL_REGISTRY: dict[str, type[IDModelBase]] = {}
+_ALIASES: dict[str, str] = {}
 
 
 def _normalise(name: str) -> str:
@@ -29,8 +34,7 @@ def register_id_model(name: str, *aliases: str):
             raise TypeError(f"{cls!r} must subclass IDModelBase to be registered")
         existing = ID_MODEL_REGISTRY.get(canonical)
         if existing is not None and existing is not cls:
-            raise ValueError(f"ID model name {canonical!r} is already registered "
-                             f"to {existing.__name__}")
+            raise ValueError(f"ID model name {canonical!r} is already registered to {existing.__name__}")
         ID_MODEL_REGISTRY[canonical] = cls
         for alias in aliases:
             _ALIASES[_normalise(alias)] = canonical
@@ -40,7 +44,7 @@ def register_id_model(name: str, *aliases: str):
     return decorator
 
 
-def list_id_models() -> List[str]:
+def list_id_models() -> list[str]:
     """Canonical names of all registered ID models, sorted."""
     return sorted(ID_MODEL_REGISTRY)
 
@@ -53,17 +57,15 @@ def resolve_id_model_name(name: str) -> str:
     key = _normalise(name)
     key = _ALIASES.get(key, key)
     if key not in ID_MODEL_REGISTRY:
-        raise ValueError(f"Unknown ID model {name!r}. Known ID models: "
-                         f"{', '.join(list_id_models())}")
+        raise ValueError(f"Unknown ID model {name!r}. Known ID models: {', '.join(list_id_models())}")
     return key
 
 
-def get_id_model_class(name: str) -> Type[IDModelBase]:
+def get_id_model_class(name: str) -> type[IDModelBase]:
     return ID_MODEL_REGISTRY[resolve_id_model_name(name)]
 
 
-def build_id_model(name: str, num_fields: int, feature_vocab_size: int,
-                   **kwargs) -> IDModelBase:
+def build_id_model(name: str, num_fields: int, feature_vocab_size: int, **kwargs) -> IDModelBase:
     """Instantiate a registered ID model. Unknown hyperparameters raise ``TypeError``
     naming them, the model and the accepted ones."""
     key = resolve_id_model_name(name)
@@ -73,8 +75,9 @@ def build_id_model(name: str, num_fields: int, feature_vocab_size: int,
         accepted = [p for p in params if p not in ("self", "num_fields", "feature_vocab_size")]
         unknown = [k for k in kwargs if k not in accepted]
         if unknown:
-            raise TypeError(f"Unknown hyperparameter(s) {unknown} for ID model {key!r} "
-                            f"({cls.__name__}); accepted: {accepted}")
+            raise TypeError(
+                f"Unknown hyperparameter(s) {unknown} for ID model {key!r} ({cls.__name__}); accepted: {accepted}"
+            )
     return cls(num_fields=num_fields, feature_vocab_size=feature_vocab_size, **kwargs)
 
 

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 
-from .layers import (DEFAULT_EMBEDDING_DIM, DEFAULT_EMBEDDING_INIT_STD,
-                     DEFAULT_MLP_HIDDEN_SIZES, MLP, IDModelBase, LinearTerm)
+from .layers import (
+    DEFAULT_EMBEDDING_DIM,
+    DEFAULT_EMBEDDING_INIT_STD,
+    DEFAULT_MLP_HIDDEN_SIZES,
+    MLP,
+    IDModelBase,
+    LinearTerm,
+)
 from .registry import register_id_model
 
 
@@ -20,16 +26,20 @@ class WideDeep(IDModelBase):
     joint prediction ``wide + w_deep^T h + b``.
     """
 
-    def __init__(self, num_fields: int, feature_vocab_size: int,
-                 embedding_dim: int = DEFAULT_EMBEDDING_DIM,
-                 mlp_hidden_sizes: Sequence[int] = DEFAULT_MLP_HIDDEN_SIZES,
-                 dropout: float = 0.0, mlp_activation: str = "relu",
-                 mlp_batch_norm: bool = False,
-                 embedding_init_std: float = DEFAULT_EMBEDDING_INIT_STD):
+    def __init__(
+        self,
+        num_fields: int,
+        feature_vocab_size: int,
+        embedding_dim: int = DEFAULT_EMBEDDING_DIM,
+        mlp_hidden_sizes: Sequence[int] = DEFAULT_MLP_HIDDEN_SIZES,
+        dropout: float = 0.0,
+        mlp_activation: str = "relu",
+        mlp_batch_norm: bool = False,
+        embedding_init_std: float = DEFAULT_EMBEDDING_INIT_STD,
+    ):
         super().__init__(num_fields, feature_vocab_size, embedding_dim, embedding_init_std)
         self.wide = LinearTerm(self.feature_vocab_size)
-        self.dnn = MLP(self.flat_embedding_dim, mlp_hidden_sizes, mlp_activation, dropout,
-                       mlp_batch_norm)
+        self.dnn = MLP(self.flat_embedding_dim, mlp_hidden_sizes, mlp_activation, dropout, mlp_batch_norm)
         self.output_dim = 1 + self.dnn.output_dim
 
     def forward(self, feature_ids: torch.Tensor) -> torch.Tensor:

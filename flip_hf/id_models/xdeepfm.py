@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 
-from .layers import (DEFAULT_EMBEDDING_DIM, DEFAULT_EMBEDDING_INIT_STD,
-                     DEFAULT_MLP_HIDDEN_SIZES, MLP, CompressedInteractionNetwork,
-                     IDModelBase, LinearTerm)
+from .layers import (
+    DEFAULT_EMBEDDING_DIM,
+    DEFAULT_EMBEDDING_INIT_STD,
+    DEFAULT_MLP_HIDDEN_SIZES,
+    MLP,
+    CompressedInteractionNetwork,
+    IDModelBase,
+    LinearTerm,
+)
 from .registry import register_id_model
 
 
@@ -23,23 +29,26 @@ class XDeepFM(IDModelBase):
     standard xDeepFM output unit ``w_lin*a + w_cin^T p^+ + w_dnn^T x^k + b``.
     """
 
-    def __init__(self, num_fields: int, feature_vocab_size: int,
-                 embedding_dim: int = DEFAULT_EMBEDDING_DIM,
-                 mlp_hidden_sizes: Sequence[int] = DEFAULT_MLP_HIDDEN_SIZES,
-                 dropout: float = 0.0, cin_layer_sizes: Sequence[int] = (128, 128),
-                 cin_activation: str = "relu", cin_split_half: bool = True,
-                 mlp_activation: str = "relu",
-                 mlp_batch_norm: bool = False,
-                 embedding_init_std: float = DEFAULT_EMBEDDING_INIT_STD):
+    def __init__(
+        self,
+        num_fields: int,
+        feature_vocab_size: int,
+        embedding_dim: int = DEFAULT_EMBEDDING_DIM,
+        mlp_hidden_sizes: Sequence[int] = DEFAULT_MLP_HIDDEN_SIZES,
+        dropout: float = 0.0,
+        cin_layer_sizes: Sequence[int] = (128, 128),
+        cin_activation: str = "relu",
+        cin_split_half: bool = True,
+        mlp_activation: str = "relu",
+        mlp_batch_norm: bool = False,
+        embedding_init_std: float = DEFAULT_EMBEDDING_INIT_STD,
+    ):
         super().__init__(num_fields, feature_vocab_size, embedding_dim, embedding_init_std)
         self.linear = LinearTerm(self.feature_vocab_size)
-        self.cin = CompressedInteractionNetwork(self.num_fields, cin_layer_sizes,
-                                                cin_activation, cin_split_half)
-        self.dnn = MLP(self.flat_embedding_dim, mlp_hidden_sizes, mlp_activation, dropout,
-                       mlp_batch_norm)
+        self.cin = CompressedInteractionNetwork(self.num_fields, cin_layer_sizes, cin_activation, cin_split_half)
+        self.dnn = MLP(self.flat_embedding_dim, mlp_hidden_sizes, mlp_activation, dropout, mlp_batch_norm)
         self.output_dim = 1 + self.cin.output_dim + self.dnn.output_dim
 
     def forward(self, feature_ids: torch.Tensor) -> torch.Tensor:
         emb = self.embed(feature_ids)
-        return torch.cat([self.linear(feature_ids), self.cin(emb),
-                          self.dnn(emb.flatten(1))], dim=1)
+        return torch.cat([self.linear(feature_ids), self.cin(emb), self.dnn(emb.flatten(1))], dim=1)
