@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import argparse
 import glob
-import importlib.util
 import json
 import os
 import platform
@@ -50,7 +49,6 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-RUN_CTR = REPO / "examples" / "run_ctr.py"
 RESULTS_DIR = REPO / "benchmarks" / "results"
 
 # paper order (Table II and the text under it) and names
@@ -82,22 +80,11 @@ PAPER_LOGLOSS = {"deepfm": 0.3905, "autoint": 0.4013, "dcnv2": 0.3893}
 AUC_TOLERANCE = 0.012  # the issue's bar: within 0.012 AUC of the paper
 
 
-def load_run_ctr():
-    """``examples/run_ctr.py`` as a module (it is a script, not part of the package)."""
-    if str(REPO) not in sys.path:  # so that a non-installed checkout still imports flip_hf
-        sys.path.insert(0, str(REPO))
-    spec = importlib.util.spec_from_file_location("flip_hf_examples_run_ctr", RUN_CTR)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
-
-
 def export_train_for_validation(data_dir: str, path: Path, max_train_samples, seed: int) -> dict:
     """Write MovieLens-1M's train split (optionally subsampled exactly as run_ctr would) to a
     Parquet file in time order; ``--dataset parquet`` then splits it 90/10 by row order."""
     from flip_hf import load_ctr_dataset
-    from flip_hf.training import subsample
+    from flip_hf.runs import subsample
 
     train = load_ctr_dataset("movielens-1m", data_dir=data_dir)["train"]
     train = subsample(train, max_train_samples, seed)
@@ -132,7 +119,7 @@ def auc_per_epoch(output_dir: str, prefix: str = "eval") -> list:
 
 
 def train_once(run_ctr, args, model: str, lr: float, out_dir: Path, data_argv: list) -> dict:
-    """One run_ctr.main() call; returns its results.json plus the per-epoch curve."""
+    """One examples/run_ctr.py run (`flip_hf.cli.ctr_main`); returns its results.json plus the per-epoch curve."""
     result_file = out_dir / "results.json"
     if args.reuse_runs and result_file.exists():
         with open(result_file, encoding="utf-8") as fh:
@@ -170,7 +157,7 @@ def train_once(run_ctr, args, model: str, lr: float, out_dir: Path, data_argv: l
     argv += shlex.split(args.run_ctr_args)
     print(f"[id_models] run_ctr {' '.join(shlex.quote(a) for a in argv)}", flush=True)
     start = time.perf_counter()
-    res = run_ctr.main(argv)
+    res = run_ctr.ctr_main(argv)
     res["wall_time_s"] = round(time.perf_counter() - start, 2)
     res["auc_per_epoch"] = auc_per_epoch(str(out_dir)) if per_epoch else []
     with open(result_file, "w", encoding="utf-8") as fh:  # + wall time and curve, for --reuse_runs
@@ -271,7 +258,8 @@ def render_markdown(report: dict) -> str:
         + (f"; train subsampled to {p['max_train_samples']} rows" if p["max_train_samples"] else "")
         + (f"; test subsampled to {p['max_eval_samples']} rows" if p["max_eval_samples"] else ""),
         f"- training: HF Trainer via `examples/run_ctr.py`, Adam (`adamw_torch`, weight decay 0), "
-        f"constant lr, batch {p['batch_size']}, **{p['epochs']:g} epoch(s) for every model** (fixed; no early stopping), "
+        f"constant lr, batch {p['batch_size']}, **{p['epochs']:g} epoch(s) for every model** "
+        "(fixed; no early stopping), "
         f"seed {p['seed']}, embedding 32, DNN [300, 300, 128], no dropout"
         + (f"; extra run_ctr flags `{p['run_ctr_args']}`" if p["run_ctr_args"] else ""),
         f"- learning rate: {p['lr_selection']}",
@@ -391,8 +379,6 @@ def parse_args(argv=None):
         "--from_json", default=None, help="Only re-render --output_md from this JSON report (no training)."
     )
     args = parser.parse_args(argv)
-    if str(REPO) not in sys.path:
-        sys.path.insert(0, str(REPO))
     from flip_hf.id_models import resolve_id_model_name
 
     try:
@@ -415,8 +401,9 @@ def main(argv=None) -> dict:
             fh.write(render_markdown(report))
         print(f"[id_models] wrote {args.output_md}", flush=True)
         return report
-    run_ctr = load_run_ctr()
     import torch
+
+    from flip_hf import cli as run_ctr  # run_ctr.ctr_main(argv) is examples/run_ctr.py
 
     if args.runs_dir:
         runs_dir = Path(args.runs_dir)
@@ -439,7 +426,7 @@ def main(argv=None) -> dict:
         val_argv = ["--dataset", "parquet", "--data_files", str(parquet), "--label_column", "label"]
 
     from flip_hf import load_ctr_dataset
-    from flip_hf.training import subsample
+    from flip_hf.runs import subsample
 
     ds = load_ctr_dataset("movielens-1m", data_dir=args.data_dir)
     n_train = len(subsample(ds["train"], args.max_train_samples, 0))

@@ -2,7 +2,7 @@
 
 Batch 256, F=8 fields, M=17000 features (about MovieLens-1M's feature space), paper
 defaults (embedding 32, DNN [300, 300, 128]), one Adam step per iteration with a
-``Linear(output_dim, 1)`` head and BCE loss.
+`Linear(output_dim, 1)` head and BCE loss.
 
     python benchmarks/id_models_speed.py [--models dcnv2 deepfm] [--iters 30]
 """
@@ -10,18 +10,12 @@ defaults (embedding 32, DNN [300, 300, 128]), one Adam step per iteration with a
 from __future__ import annotations
 
 import argparse
-import sys
 import time
-from pathlib import Path
 
 import torch
 from torch import nn
 
-try:
-    from flip_hf.id_models import build_id_model, list_id_models
-except ImportError:  # running from a checkout without installing the package
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    from flip_hf.id_models import build_id_model, list_id_models
+from flip_hf.id_models import build_id_model, list_id_models
 
 
 def bench(name: str, batch: int, num_fields: int, vocab: int, iters: int, warmup: int) -> dict:

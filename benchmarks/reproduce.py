@@ -18,12 +18,10 @@ Writes benchmarks/results/reproduce_<dataset>_<device>.{md,json} (the device is 
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
 import re
 import shutil
-import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PAPER_ML1M = {
@@ -32,14 +30,6 @@ PAPER_ML1M = {
     "FLIP_PLM": (0.8456, 0.4161),
     "FLIP": (0.8621, 0.3788),
 }
-
-
-def load_demo():
-    spec = importlib.util.spec_from_file_location("run_demo", os.path.join(ROOT, "examples", "run_demo.py"))
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["run_demo"] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 def main(argv=None):
@@ -53,7 +43,7 @@ def main(argv=None):
     parser.add_argument("--work_dir", default="/tmp/flip_reproduce")
     args = parser.parse_args(argv)
 
-    demo = load_demo()
+    from flip_hf import demo
     if args.smoke:
         demo_args = [
             "--profile",

@@ -7,7 +7,8 @@ from typing import Any
 
 import torch
 
-from .tokenization_flip import LABEL_COLUMN, MASK_ID, FlipTabularTokenizer
+from .schema import LABEL_COLUMN
+from .tokenization_flip import MASK_ID, FlipTabularTokenizer
 
 _TEXT_KEYS = ("input_ids", "attention_mask", "token_field_ids")
 

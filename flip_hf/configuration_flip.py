@@ -7,6 +7,9 @@ from typing import Any
 
 from transformers import AutoConfig, PretrainedConfig
 
+from .id_models import DEFAULT_EMBEDDING_DIM, DEFAULT_MLP_HIDDEN_SIZES
+from .plm import TEXT_POOLINGS
+
 try:  # transformers >= 5.2x: explicit sub-config spec (optional text side)
     from transformers.configuration_utils import SubConfigSpec
 
@@ -14,9 +17,25 @@ try:  # transformers >= 5.2x: explicit sub-config spec (optional text side)
 except ImportError:  # pragma: no cover - older 5.x
     _TEXT_SPEC = AutoConfig
 
-DEFAULT_MLP_HIDDEN_SIZES = (300, 300, 128)
 CTR_MODES = ("joint", "id", "plm")
 TEXT_MASKING = ("field", "token")
+CONTRASTIVE_NORMS = ("layernorm", "l2", "layernorm+l2")
+
+PRETRAINING_PRESETS: dict[str, dict[str, Any]] = {
+    "flip": {},
+    "ctrl": {"use_mlm": False, "use_mtm": False},
+    "ptab": {"use_mtm": False, "use_icl": False, "joint_reconstruction": False},
+    "no_mlm": {"use_mlm": False},
+    "no_mtm": {"use_mtm": False},
+    "no_icl": {"use_icl": False},
+    "token_masking": {"text_masking": "token"},
+    "no_joint_reconstruction": {"joint_reconstruction": False},
+}
+"""Named pretraining variants as `FlipConfig` overrides: FLIP itself; the baselines of paper
+Table II built from its parts — CTRL (instance-level contrastive alignment only; the ID model
+serves) and PTab (masked language modelling on the rows' text only; the PLM serves); and the
+ablations of Table VII (w/o MLM, w/o MTM, w/o ICL, w/o field-level masking, w/o joint
+reconstruction; "w/o MLM & MTM" is ``ctrl``)."""
 
 
 class FlipConfig(PretrainedConfig):
@@ -31,12 +50,21 @@ class FlipConfig(PretrainedConfig):
     Text side:
         text_config (`PretrainedConfig` or `dict`): config of any AutoModel text encoder (BERT,
         RoBERTa, MiniLM...). None for an ID-only model (``mode="id"``).
-    Pretraining (SPEC section 3):
+    Pretraining (paper Section IV-C, Eq. 4-14):
         text_mask_ratio / tab_mask_ratio (0.15 / 0.15), nce_num_noise (K=25),
         mtm_projection_dim (width of the NCE output embeddings), contrastive_projection_dim (d=128),
         contrastive_tau (τ=0.7), use_mlm / use_mtm / use_icl, text_masking ("field" or "token"),
         token_mask_probability (0.15, for "token" masking), joint_reconstruction (bool).
-    Finetuning (SPEC section 4):
+        contrastive_norm: the "normalization layer" after the two ICL projections, which the paper
+        leaves open. ``"layernorm"`` (the authors' projection head): ``|z|^2`` is about d = 128, so
+        the logits ``z_text·z_tab/τ`` span hundreds and τ is not a cosine temperature;
+        ``"l2"`` (CLIP): ``z`` on the unit sphere, logits = cosine/τ in [-1/τ, 1/τ], the scale on
+        which the paper's τ sweep {0.05 ... 1.0} reads naturally; ``"layernorm+l2"``: both.
+        tie_mlm_decoder (True): the MLM head's vocabulary projection is the text encoder's input
+        embedding matrix, as in BERT (False: an untied copy, initialised from it).
+    Text pooling (pretraining ICL and the PLM head): text_pooling ``"cls"`` (the paper's
+        ``w_1``) or ``"mean"`` (mean over real tokens, the pooling of sentence encoders).
+    Finetuning (paper Section IV-C):
         mode ("joint" = FLIP, "id" = FLIP_ID / plain ID model, "plm" = FLIP_PLM), alpha_init (0.5).
     """
 
@@ -46,7 +74,7 @@ class FlipConfig(PretrainedConfig):
     field_names: list[str] | None = None
     feature_vocab_size: int | None = None
     id_model: str = "dcnv2"
-    id_embedding_dim: int = 32
+    id_embedding_dim: int = DEFAULT_EMBEDDING_DIM
     id_mlp_hidden_sizes: list[int] | None = None
     id_dropout: float = 0.0
     id_model_kwargs: dict | None = None
@@ -65,6 +93,9 @@ class FlipConfig(PretrainedConfig):
     text_masking: str = "field"
     token_mask_probability: float = 0.15
     joint_reconstruction: bool = True
+    contrastive_norm: str = "layernorm"
+    tie_mlm_decoder: bool = True
+    text_pooling: str = "cls"
 
     mode: str = "joint"
     alpha_init: float = 0.5
@@ -87,6 +118,12 @@ class FlipConfig(PretrainedConfig):
             raise ValueError(f"FlipConfig.mode must be one of {CTR_MODES}, got {self.mode!r}.")
         if self.text_masking not in TEXT_MASKING:
             raise ValueError(f"FlipConfig.text_masking must be one of {TEXT_MASKING}, got {self.text_masking!r}.")
+        if self.contrastive_norm not in CONTRASTIVE_NORMS:
+            raise ValueError(
+                f"FlipConfig.contrastive_norm must be one of {CONTRASTIVE_NORMS}, got {self.contrastive_norm!r}."
+            )
+        if self.text_pooling not in TEXT_POOLINGS:
+            raise ValueError(f"FlipConfig.text_pooling must be one of {TEXT_POOLINGS}, got {self.text_pooling!r}.")
         for name in ("text_mask_ratio", "tab_mask_ratio", "token_mask_probability"):
             value = getattr(self, name)
             if not 0.0 < value <= 1.0:

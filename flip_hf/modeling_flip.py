@@ -7,7 +7,6 @@ straight from a `FlipForPretraining` checkpoint; the pretraining heads are dropp
 
 from __future__ import annotations
 
-import inspect
 import math
 import os
 from dataclasses import dataclass
@@ -21,9 +20,10 @@ from transformers import initialization as init
 from transformers.utils import ModelOutput
 
 from .configuration_flip import FlipConfig
-from .id_models import IDModelBase, build_id_model, get_id_model_class
-from .plm import default_plm_path
+from .id_models import IDModelBase, build_id_model
+from .plm import load_text_encoder, strip_pooler, truncate_layers
 from .pretraining_heads import ContrastiveHead, MaskedLanguageHead, MaskedTabularHead
+from .schema import rows_to_columns
 
 
 # ---------------------------------------------------------------------------------------- outputs
@@ -58,38 +58,20 @@ class FlipPretrainingOutput(ModelOutput):
 
 # ---------------------------------------------------------------------------------------- base
 def _build_id_model(config: FlipConfig) -> IDModelBase:
-    """The configured ID model; shared hyperparameters are passed where the model takes them."""
+    """The configured ID model; the shared hyperparameters go to the models that take them."""
     if config.feature_vocab_size is None or not config.field_names:
         raise ValueError(
             "FlipConfig has no tabular side (field_names / feature_vocab_size): "
             "build it with FlipConfig.from_tokenizer(tokenizer)."
         )
-    accepted = inspect.signature(get_id_model_class(config.id_model).__init__).parameters
     shared = {
         "embedding_dim": config.id_embedding_dim,
         "mlp_hidden_sizes": tuple(config.id_mlp_hidden_sizes),
         "dropout": config.id_dropout,
     }
-    kwargs = {k: v for k, v in shared.items() if k in accepted}
-    kwargs.update(config.id_model_kwargs or {})
-    return build_id_model(config.id_model, len(config.field_names), config.feature_vocab_size, **kwargs)
-
-
-def _strip_pooler(text_model: nn.Module) -> nn.Module:
-    """FLIP reads [CLS] and token states only; an unused pooler would break DDP and waste time."""
-    if getattr(text_model, "pooler", None) is not None:
-        text_model.pooler = None
-    return text_model
-
-
-def _load_text_encoder(plm_path: str | os.PathLike | None, **kwargs: Any) -> PreTrainedModel:
-    path = str(plm_path or default_plm_path())
-    if not os.path.isdir(path):
-        raise FileNotFoundError(
-            f"Text encoder {path!r} is not a local folder (no downloads here): pass a local HF checkpoint."
-        )
-    kwargs.setdefault("dtype", torch.float32)  # train in fp32 (use bf16 autocast), even from a bf16 copy
-    return _strip_pooler(AutoModel.from_pretrained(path, **kwargs))
+    return build_id_model(
+        config.id_model, len(config.field_names), config.feature_vocab_size, shared=shared, **config.id_model_kwargs
+    )
 
 
 class FlipPreTrainedModel(PreTrainedModel):
@@ -123,7 +105,7 @@ class FlipPreTrainedModel(PreTrainedModel):
                 if config.text_config is None:
                     raise ValueError(f"mode={config.mode!r} needs a text encoder but FlipConfig.text_config is None.")
                 text_model = AutoModel.from_config(config.text_config)
-            self.text_model = _strip_pooler(text_model)
+            self.text_model = strip_pooler(text_model)
             config.text_config = self.text_model.config
 
     def encode_text(self, input_ids, attention_mask=None, token_type_ids=None) -> torch.Tensor:
@@ -148,7 +130,7 @@ class FlipPreTrainedModel(PreTrainedModel):
         """
         if tokenizer is None:
             raise ValueError("from_text_pretrained needs the FlipTabularTokenizer of the data (tokenizer=...).")
-        text_model = _load_text_encoder(plm_path)
+        text_model = load_text_encoder(plm_path)
         # a copy: the model's own init must not touch the loaded encoder's attention settings
         config = FlipConfig.from_tokenizer(
             tokenizer, text_config=text_model.config.to_dict(), id_model=id_model, **config_overrides
@@ -243,10 +225,8 @@ class FlipForCTR(FlipPreTrainedModel):
 
         Unseen and missing values map to their field's unknown id and the text "unknown".
         """
-        from .tokenization_flip import _rows_to_columns
-
         self.config.check_tokenizer(tokenizer)
-        columns = _rows_to_columns(rows)
+        columns = rows_to_columns(rows)
         n = len(next(iter(columns.values()))) if columns else 0
         if n == 0:
             raise ValueError("predict_proba got no rows.")
@@ -396,17 +376,8 @@ class FlipForPretraining(FlipPreTrainedModel):
 
 
 def truncate_text_layers(model: FlipPreTrainedModel, num_layers: int) -> None:
-    """Keep only the first ``num_layers`` transformer layers of the text encoder (quick profiles).
-
-    Works for encoders that keep their layers in ``encoder.layer`` (BERT, RoBERTa, MiniLM, ...).
-    """
-    layers = getattr(getattr(model.text_model, "encoder", None), "layer", None)
-    if not isinstance(layers, nn.ModuleList):
-        raise ValueError(f"Cannot truncate {type(model.text_model).__name__}: no encoder.layer list.")
-    if not 1 <= num_layers <= len(layers):
-        raise ValueError(f"num_layers must be in [1, {len(layers)}], got {num_layers}.")
-    model.text_model.encoder.layer = layers[:num_layers]
-    model.text_model.config.num_hidden_layers = num_layers
+    """Keep only the first ``num_layers`` layers of a FLIP model's text encoder (CPU profiles)."""
+    truncate_layers(model.text_model, num_layers)
     model.config.text_config.num_hidden_layers = num_layers
 
 

@@ -13,7 +13,7 @@ from transformers import initialization as init
 from transformers.activations import get_activation
 
 
-def _per_row_mean(values: torch.Tensor, rows: torch.LongTensor, num_rows: int) -> torch.Tensor:
+def mean_of_row_means(values: torch.Tensor, rows: torch.LongTensor, num_rows: int) -> torch.Tensor:
     """Mean over rows of the per-row mean of ``values`` (rows without entries are skipped)."""
     sums = values.new_zeros(num_rows).index_add_(0, rows, values)
     counts = values.new_zeros(num_rows).index_add_(0, rows, torch.ones_like(values))
@@ -44,7 +44,7 @@ class MaskedLanguageHead(nn.Module):
             states = torch.cat([states, v[rows].to(states.dtype)], dim=-1)
         logits = self.decoder(self.norm(self.act(self.dense(states))))
         token_loss = F.cross_entropy(logits.float(), labels[rows, cols], reduction="none")
-        return _per_row_mean(token_loss, rows, labels.shape[0])
+        return mean_of_row_means(token_loss, rows, labels.shape[0])
 
 
 class MaskedTabularHead(nn.Module):
@@ -117,7 +117,7 @@ class MaskedTabularHead(nn.Module):
         )
         loss = F.softplus(-scores[:, 0]) + F.softplus(scores[:, 1:]).sum(-1)  # -log σ(s+) - Σ log(1-σ(s-))
         rows = mtm_mask.nonzero(as_tuple=True)[0]
-        return _per_row_mean(loss, rows, mtm_mask.shape[0])
+        return mean_of_row_means(loss, rows, mtm_mask.shape[0])
 
 
 def gather_with_grad(x: torch.Tensor) -> tuple[torch.Tensor, int]:

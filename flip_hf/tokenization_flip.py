@@ -1,4 +1,6 @@
-"""`FlipTabularTokenizer`: one table row -> a tabular view (feature ids) and a text view (prompt).
+"""`FlipTabularTokenizer`: one table row -> FLIP's two views (paper Section III-A): ``feature_ids``
+(one id per field) for the ID-based CTR model, and the hard-template prompt ``"<field> is <value>."``
+with its ``token_field_ids`` for the language model, tokenized by `flip_hf.prompt_encoding.PromptEncoder`.
 
 Feature-id layout (one global space of size M = ``feature_vocab_size``)::
 
@@ -7,15 +9,11 @@ Feature-id layout (one global space of size M = ``feature_vocab_size``)::
     off_f             <UNK> of field f (unseen, rare or missing value)
     off_f + 1 ...     the values of field f seen in the training split, most frequent first
 
-Text view: ``"<field> is <value>."`` per field, joined by a space, wrapped in the text
-tokenizer's special tokens. ``token_field_ids`` gives, for every token, the index of the field
-whose VALUE it belongs to, or -1 for template ("<field> is", "."), special and padding tokens.
-
-Encoding is piecewise: each distinct field sentence is tokenized once and cached, and a row is
-the concatenation of its cached sentences. Before relying on it the tokenizer checks, on sample
-rows, that this equals tokenizing the whole prompt (true for WordPiece, byte-level BPE and
-SentencePiece tokenizers that split on whitespace); where it does not, it encodes whole prompts
-with offset mappings instead.
+Unseen values: a value the vocabulary does not hold (never seen in the training split, or seen
+fewer than ``min_count`` times) gets its field's unknown id in the tabular view, but keeps its raw
+text in the text view by default (``unseen_text="value"``): reading a new title or zip code is what
+the language model brings. ``unseen_text="unknown"`` writes "unknown" instead. A missing value
+(None, NaN, empty) is the unknown id and the text "unknown" in both modes.
 """
 
 from __future__ import annotations
@@ -33,12 +31,15 @@ from transformers import AutoTokenizer, BatchEncoding, PreTrainedTokenizerBase
 from transformers.utils import PushToHubMixin
 
 from .plm import default_plm_path
+from .prompt_encoding import PromptEncoder
+from .schema import LABEL_COLUMN, cell_to_text, rows_to_columns
 
 FEATURE_VOCAB_FILE = "flip_feature_vocab.json"
 PAD_ID = 0
 MASK_ID = 1
 UNKNOWN_TEXT = "unknown"
-LABEL_COLUMN = "label"
+UNSEEN_TEXT_MODES = ("value", "unknown")
+"""``unseen_text`` modes: keep an unseen value's raw text (the default), or write "unknown"."""
 _FORMAT_VERSION = 1
 
 
@@ -46,73 +47,34 @@ def _hash(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
 
 
-def _value_text(value: Any) -> str | None:
-    """Canonical string of a cell, or None when missing."""
-    if value is None:
-        return None
-    if isinstance(value, float):
-        if value != value:  # NaN
-            return None
-        if value.is_integer():
-            return str(int(value))
-    text = str(value).strip()
-    return text if text else None
-
-
-def _rows_to_columns(rows: Any) -> dict[str, Sequence[Any]]:
-    """Accept a dict of lists, a list of dicts, a single dict row or a pandas DataFrame."""
-    if hasattr(rows, "to_dict") and hasattr(rows, "columns"):  # pandas DataFrame
-        return {str(c): rows[c].tolist() for c in rows.columns}
-    if isinstance(rows, Mapping):
-        values = list(rows.values())
-        if values and all(isinstance(v, (str, int, float, type(None), np.generic)) for v in values):
-            return {k: [v] for k, v in rows.items()}  # one row given as a dict
-        return {k: v for k, v in rows.items()}
-    if isinstance(rows, Sequence) and not isinstance(rows, str):
-        rows = list(rows)
-        if not rows:
-            raise ValueError("FlipTabularTokenizer got an empty batch of rows.")
-        if not all(isinstance(r, Mapping) for r in rows):
-            raise TypeError("FlipTabularTokenizer expects rows as a dict of lists, a list of dicts or a DataFrame.")
-        keys = list(dict.fromkeys(k for r in rows for k in r))
-        return {k: [r.get(k) for r in rows] for k in keys}
-    raise TypeError(f"FlipTabularTokenizer cannot read rows of type {type(rows).__name__}.")
-
-
-def _mark_value_tokens(text: str, offsets: Sequence[tuple[int, int]], spans: Sequence[tuple[int, int]]) -> list[int]:
-    """Index into ``spans`` (sorted value spans of ``text``) of the value each token belongs to, or -1.
-
-    A token belongs to a value when it covers one of the value's characters. Whitespace at the
-    ends of a token's offsets is ignored: byte-level BPE without ``trim_offsets`` ("Ġvalue") and
-    SentencePiece/Metaspace ("▁value") report the space before a word as part of the word's token.
-    A whitespace-only token ("▁", or "Ġ" with empty trimmed offsets) belongs to a value only when
-    it lies inside it (between words).
-    """
-    marks, f, n = [], 0, len(spans)
-    for raw_s, raw_e in offsets:
-        s, e = raw_s, raw_e
-        while s < e and text[s].isspace():
-            s += 1
-        while e > s and text[e - 1].isspace():
-            e -= 1
-        if raw_s >= raw_e:  # special token, or a "Ġ" whose trimmed offsets are empty at the next word
-            while f < n and spans[f][1] <= raw_s:
-                f += 1
-            marks.append(f if f < n and spans[f][0] < raw_s < spans[f][1] else -1)
-            continue
-        if s >= e:  # whitespace-only token: inside a value, or template
-            while f < n and spans[f][1] <= raw_s:
-                f += 1
-            marks.append(f if f < n and spans[f][0] <= raw_s and raw_e <= spans[f][1] else -1)
-            continue
-        while f < n and spans[f][1] <= s:
-            f += 1
-        marks.append(f if f < n and spans[f][0] < e else -1)
-    return marks
-
-
 class FlipTabularTokenizer(PushToHubMixin):
-    """Turns table rows into FLIP's two views: ``feature_ids`` and a tokenized text prompt."""
+    """Turns table rows into FLIP's two views (paper Section III-A): ``feature_ids`` for the ID-based
+    model and the tokenized hard-template prompt, with ``token_field_ids``, for the language model.
+
+    Fit it on the training split with `from_dataset`; call it on rows (a dict of lists, a list of
+    dicts, one dict row or a DataFrame) or map a `datasets.Dataset` with `encode_dataset`.
+
+    Args:
+        field_names (`Sequence[str]`):
+            The fields, in prompt order.
+        vocabularies (`Mapping[str, Sequence[str]]`):
+            Per field, its known value texts, most frequent first (their ids follow the field's
+            unknown id in this order).
+        counts (`Mapping[str, Sequence[int]]`, *optional*):
+            Per field, the training-split count of each of its values (see `feature_counts`).
+        unknown_counts (`Mapping[str, int]`, *optional*):
+            Per field, the training-split count of its unknown id (missing and rare values).
+        text_tokenizer (`PreTrainedTokenizerBase` or `str` or `os.PathLike`, *optional*):
+            A fast HF tokenizer with a mask token, or a path / Hub id to load one from; defaults
+            to the packaged language model's tokenizer.
+        max_length (`int`, *optional*):
+            Token limit of a prompt, special tokens included; defaults to the text tokenizer's
+            ``model_max_length`` (512 when it has none).
+        unseen_text (`str`, *optional*, defaults to `"value"`):
+            Text of a value absent from the vocabulary: `"value"` keeps its raw text, `"unknown"`
+            writes "unknown". Its feature id is the field's unknown id either way, and a missing
+            value is always the text "unknown".
+    """
 
     def __init__(
         self,
@@ -122,7 +84,7 @@ class FlipTabularTokenizer(PushToHubMixin):
         unknown_counts: Mapping[str, int] | None = None,
         text_tokenizer: PreTrainedTokenizerBase | str | os.PathLike | None = None,
         max_length: int | None = None,
-        unseen_text: str = "unknown",
+        unseen_text: str = "value",
     ):
         field_names = [str(f) for f in field_names]
         if not field_names:
@@ -132,8 +94,11 @@ class FlipTabularTokenizer(PushToHubMixin):
         missing = [f for f in field_names if f not in vocabularies]
         if missing:
             raise ValueError(f"No vocabulary given for field(s) {missing}.")
-        if unseen_text not in ("unknown", "value"):
-            raise ValueError("unseen_text must be 'unknown' (default) or 'value' (keep the raw text of unseen values).")
+        if unseen_text not in UNSEEN_TEXT_MODES:
+            raise ValueError(
+                f"unseen_text must be 'value' (default: keep the raw text of unseen values) or 'unknown', "
+                f"not {unseen_text!r}."
+            )
         self.field_names = field_names
         self.unseen_text = unseen_text
         self._vocab: list[list[str]] = [list(vocabularies[f]) for f in field_names]
@@ -157,16 +122,12 @@ class FlipTabularTokenizer(PushToHubMixin):
         self._counts = freq
         if text_tokenizer is None or isinstance(text_tokenizer, (str, os.PathLike)):
             text_tokenizer = AutoTokenizer.from_pretrained(str(text_tokenizer or default_plm_path()))
-        if not getattr(text_tokenizer, "is_fast", False):
-            raise TypeError("FlipTabularTokenizer needs a fast (Rust) HF tokenizer for offset mappings.")
+        self.prompt_encoder = PromptEncoder(field_names, text_tokenizer)
         if text_tokenizer.mask_token_id is None:
             raise ValueError("The text tokenizer has no mask token; FLIP's masked language modelling needs one.")
         self.text_tokenizer = text_tokenizer
         limit = text_tokenizer.model_max_length if text_tokenizer.model_max_length < 100_000 else 512
         self.max_length = int(max_length or limit)
-        self._prefix_ids, self._suffix_ids = self._special_token_frame()
-        self._sentence_cache: dict[tuple[int, str], tuple[list[int], list[int]]] = {}
-        self._piecewise: bool | None = None
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -182,7 +143,9 @@ class FlipTabularTokenizer(PushToHubMixin):
         """Fit the feature vocabulary on the TRAIN split (a `datasets.Dataset`, DataFrame or dict of lists).
 
         Fields default to every column except ``label_column``, in column order. Values seen fewer
-        than ``min_count`` times map to their field's unknown id.
+        than ``min_count`` times are left out of the vocabulary: like values never seen, they map to
+        their field's unknown id (and keep their text under ``unseen_text="value"``). Other keyword
+        arguments go to the constructor.
         """
         if hasattr(train_split, "column_names") and hasattr(train_split, "with_format"):  # datasets.Dataset
             columns = list(train_split.column_names)
@@ -195,7 +158,7 @@ class FlipTabularTokenizer(PushToHubMixin):
         else:
             if isinstance(train_split, Sequence) and not isinstance(train_split, str) and len(train_split) == 0:
                 raise ValueError("Cannot fit FlipTabularTokenizer on an empty training split.")
-            table = _rows_to_columns(train_split)
+            table = rows_to_columns(train_split)
             columns = list(table)
             n_rows = len(table[columns[0]]) if columns else 0
             read_column = table.__getitem__
@@ -211,7 +174,7 @@ class FlipTabularTokenizer(PushToHubMixin):
         vocab, counts, unknown = {}, {}, {}
         for name in field_names:
             column = read_column(name)
-            counter = Counter(_value_text(v) for v in column)
+            counter = Counter(cell_to_text(v) for v in column)
             missing = counter.pop(None, 0)
             kept = sorted(((v, c) for v, c in counter.items() if c >= min_count), key=lambda vc: (-vc[1], vc[0]))
             vocab[name] = [v for v, _ in kept]
@@ -292,12 +255,12 @@ class FlipTabularTokenizer(PushToHubMixin):
     # ------------------------------------------------------------------ tabular view
     def _lookup(self, f: int, column: Sequence[Any]) -> tuple[list[int], list[str | None]]:
         table, unk = self._value_to_id[f], self._offsets[f]
-        texts = [_value_text(v) for v in column]
+        texts = [cell_to_text(v) for v in column]
         return [table.get(t, unk) if t is not None else unk for t in texts], texts
 
     def encode_features(self, rows: Any) -> torch.Tensor:
         """Feature ids only (B, F) int64: the cheap path for ID-only models."""
-        columns = self._check_columns(_rows_to_columns(rows))
+        columns = self._check_columns(rows_to_columns(rows))
         ids = [self._lookup(f, columns[name])[0] for f, name in enumerate(self.field_names)]
         return torch.tensor(ids, dtype=torch.long).T.contiguous()
 
@@ -317,125 +280,23 @@ class FlipTabularTokenizer(PushToHubMixin):
 
     # ------------------------------------------------------------------ text view
     def prompt(self, row: Mapping[str, Any]) -> str:
-        """The text view of one row, as a string (after unknown-value substitution)."""
-        _, texts = self._row_texts(self._check_columns(_rows_to_columns([dict(row)])))
-        return " ".join(self._sentence(f, texts[f][0]) for f in range(self.num_fields))
+        """The text view of one row as a string: missing values (and, under ``unseen_text="unknown"``,
+        unseen ones) read "unknown"."""
+        _, texts = self._row_texts(self._check_columns(rows_to_columns([dict(row)])))
+        return self.prompt_encoder.prompt([column[0] for column in texts])
 
-    def _sentence(self, f: int, value: str) -> str:
-        return f"{self.field_names[f]} is {value}."
-
-    def _row_texts(self, columns):
-        ids, texts = [], []
+    def _row_texts(self, columns: Mapping[str, Sequence[Any]]) -> tuple[list[list[int]], list[list[str]]]:
+        """Per field (columns, not rows): the feature ids and the value texts of the text view."""
+        ids, texts, keep = [], [], self.unseen_text == "value"  # keep the raw text of unseen values
         for f, name in enumerate(self.field_names):
             col_ids, col_texts = self._lookup(f, columns[name])
             unk = self._offsets[f]
-            if self.unseen_text == "unknown":
-                col_texts = [UNKNOWN_TEXT if i == unk else t for i, t in zip(col_ids, col_texts)]
-            else:
-                col_texts = [UNKNOWN_TEXT if t is None else t for t in col_texts]
+            col_texts = [
+                t if t is not None and (keep or i != unk) else UNKNOWN_TEXT for i, t in zip(col_ids, col_texts)
+            ]
             ids.append(col_ids)
             texts.append(col_texts)
         return ids, texts
-
-    def _special_token_frame(self) -> tuple[list[int], list[int]]:
-        """Special tokens the text tokenizer puts before and after a single sequence."""
-        tok = self.text_tokenizer
-        plain = tok("field", add_special_tokens=False)["input_ids"]
-        full = tok("field", add_special_tokens=True)["input_ids"]
-        for start in range(len(full) - len(plain) + 1):
-            if full[start : start + len(plain)] == plain:
-                return full[:start], full[start + len(plain) :]
-        raise ValueError("Cannot locate the special tokens of the text tokenizer.")
-
-    def _encode_sentence(self, f: int, value: str) -> tuple[list[int], list[int]]:
-        """Token ids of one field sentence and, per token, f (value token) or -1 (template)."""
-        key = (f, value)
-        hit = self._sentence_cache.get(key)
-        if hit is not None:
-            return hit
-        sentence = self._sentence(f, value)
-        lead = "" if f == 0 else " "
-        enc = self.text_tokenizer(lead + sentence, add_special_tokens=False, return_offsets_mapping=True)
-        start = len(lead) + len(self.field_names[f]) + len(" is ")
-        marks = [
-            f if m == 0 else -1
-            for m in _mark_value_tokens(lead + sentence, enc["offset_mapping"], [(start, start + len(value))])
-        ]
-        hit = (enc["input_ids"], marks)
-        if len(self._sentence_cache) < 2_000_000:
-            self._sentence_cache[key] = hit
-        return hit
-
-    def _encode_whole(self, texts_by_row: list[list[str]]) -> tuple[list[list[int]], list[list[int]]]:
-        """Reference path: tokenize whole prompts and find value tokens from offset mappings."""
-        prompts, spans = [], []
-        for texts in texts_by_row:
-            parts, row_spans, pos = [], [], 0
-            for f, value in enumerate(texts):
-                if f:
-                    parts.append(" ")
-                    pos += 1
-                head = f"{self.field_names[f]} is "
-                row_spans.append((pos + len(head), pos + len(head) + len(value)))
-                sentence = self._sentence(f, value)
-                parts.append(sentence)
-                pos += len(sentence)
-            prompts.append("".join(parts))
-            spans.append(row_spans)
-        enc = self.text_tokenizer(prompts, add_special_tokens=False, return_offsets_mapping=True)
-        all_ids, all_marks = [], []
-        for ids, offsets, prompt, row_spans in zip(enc["input_ids"], enc["offset_mapping"], prompts, spans):
-            all_ids.append(ids)
-            all_marks.append(_mark_value_tokens(prompt, offsets, row_spans))
-        return all_ids, all_marks
-
-    def _pre_tokenizer_cuts_sentences(self) -> bool:
-        """Whether the text tokenizer's pre-tokenizer always cuts between two field sentences.
-
-        Piecewise encoding is exact only if no token can span the boundary ``". <next field>"``.
-        Without a pre-tokenizer (BPE merging across spaces) that depends on the values, so a
-        sample of rows cannot prove it: such tokenizers always take the whole-prompt path.
-        """
-        backend = getattr(self.text_tokenizer, "backend_tokenizer", None)
-        if backend is None:
-            return True  # cannot inspect: rely on the sample check
-        pre = backend.pre_tokenizer
-        if pre is None:
-            return False
-        for f in range(1, self.num_fields):
-            for value in ("a", "Z", "7", ")", "'", "-", "x.", "a b"):
-                left = self._sentence(f - 1, value)
-                cut = len(left)  # index of the space between the sentences
-                for _, (s, e) in pre.pre_tokenize_str(left + " " + self._sentence(f, "a")):
-                    if s < cut and e > cut + 1:
-                        return False
-        return True
-
-    def _piecewise_is_exact(self, texts_by_row: list[list[str]]) -> bool:
-        if not self._pre_tokenizer_cuts_sentences():
-            return False
-        sample = texts_by_row[:8]
-        whole = self._encode_whole(sample)
-        pieces = [self._concat(texts) for texts in sample]
-        return all(w == p[0] and wm == p[1] for w, wm, p in zip(whole[0], whole[1], pieces))
-
-    def _concat(self, texts: list[str]) -> tuple[list[int], list[int]]:
-        ids: list[int] = []
-        marks: list[int] = []
-        for f, value in enumerate(texts):
-            s_ids, s_marks = self._encode_sentence(f, value)
-            ids += s_ids
-            marks += s_marks
-        return ids, marks
-
-    def encode_text(self, texts_by_row: list[list[str]]) -> tuple[list[list[int]], list[list[int]]]:
-        """Body token ids and field marks (no special tokens) of rows given as value texts."""
-        if self._piecewise is None:
-            self._piecewise = self._piecewise_is_exact(texts_by_row)
-        if not self._piecewise:
-            return self._encode_whole(texts_by_row)
-        out = [self._concat(texts) for texts in texts_by_row]
-        return [o[0] for o in out], [o[1] for o in out]
 
     # ------------------------------------------------------------------ __call__
     def __call__(
@@ -453,30 +314,20 @@ class FlipTabularTokenizer(PushToHubMixin):
         ``padding``: False or "do_not_pad" (lists of different lengths, for `Dataset.map` + a
         collator), True or "longest", or "max_length". ``return_tensors="pt"`` needs padding when lengths differ.
         """
-        columns = self._check_columns(_rows_to_columns(rows))
+        columns = self._check_columns(rows_to_columns(rows))
         ids, texts = self._row_texts(columns)
         batch = len(ids[0])
         data: dict[str, Any] = {"feature_ids": [list(r) for r in zip(*ids)]}
         if text:
-            body_ids, body_marks = self.encode_text([list(r) for r in zip(*texts)])
-            pre, post = self._prefix_ids, self._suffix_ids
-            limit = (max_length or self.max_length) - len(pre) - len(post)
-            if limit <= 0:
-                raise ValueError(f"max_length={max_length or self.max_length} leaves no room for text tokens.")
-            input_ids, field_ids = [], []
-            for b_ids, b_marks in zip(body_ids, body_marks):
-                if truncation and len(b_ids) > limit:
-                    b_ids, b_marks = b_ids[:limit], b_marks[:limit]
-                input_ids.append(pre + b_ids + post)
-                field_ids.append([-1] * len(pre) + b_marks + [-1] * len(post))
+            input_ids, field_ids = self.prompt_encoder.encode(
+                [list(r) for r in zip(*texts)], max_length=(max_length or self.max_length) if truncation else None
+            )
             data["input_ids"] = input_ids
             data["attention_mask"] = [[1] * len(x) for x in input_ids]
             data["token_field_ids"] = field_ids
             padding = getattr(padding, "value", padding)  # transformers' PaddingStrategy
             if padding and padding != "do_not_pad":
-                target = max(len(x) for x in input_ids)
-                if padding == "max_length":
-                    target = max_length or self.max_length
+                target = (max_length or self.max_length) if padding == "max_length" else max(map(len, input_ids))
                 pad = self.text_tokenizer.pad_token_id or 0
                 for key, value in (("input_ids", pad), ("attention_mask", 0), ("token_field_ids", -1)):
                     data[key] = [x + [value] * (target - len(x)) for x in data[key]]
@@ -489,11 +340,10 @@ class FlipTabularTokenizer(PushToHubMixin):
 
     def decode_field_values(self, input_ids: Sequence[int], token_field_ids: Sequence[int]) -> dict[str, str]:
         """Decode the value tokens of each field back to text (for inspection and tests)."""
-        out = {}
-        for f, name in enumerate(self.field_names):
-            toks = [t for t, m in zip(input_ids, token_field_ids) if m == f]
-            out[name] = self.text_tokenizer.decode(toks).strip()
-        return out
+        return {
+            name: self.text_tokenizer.decode([t for t, m in zip(input_ids, token_field_ids) if m == f]).strip()
+            for f, name in enumerate(self.field_names)
+        }
 
     # ------------------------------------------------------------------ datasets
     @property
@@ -507,7 +357,8 @@ class FlipTabularTokenizer(PushToHubMixin):
         # The serialized Rust tokenizer (normalizer, pre-tokenizer, model, added tokens): two
         # tokenizers loaded from one path with different options (do_lower_case=False) differ.
         definition = _hash(backend.to_str()) if backend is not None else text.name_or_path
-        state["text"] = [type(text).__name__, definition, len(text), self._prefix_ids, self._suffix_ids]
+        frame = [self.prompt_encoder.prefix_ids, self.prompt_encoder.suffix_ids]
+        state["text"] = [type(text).__name__, definition, len(text), *frame]
         return _hash(json.dumps(state, sort_keys=True, ensure_ascii=False))
 
     def encode_dataset(self, dataset: Any, text: bool = True, batch_size: int = 10_000, num_proc: int | None = None):
@@ -559,7 +410,6 @@ class FlipTabularTokenizer(PushToHubMixin):
         if os.path.isfile(save_directory):
             raise ValueError(f"{save_directory} is a file, not a directory.")
         os.makedirs(save_directory, exist_ok=True)
-        repo_id = None
         if push_to_hub:
             repo_id = kwargs.pop("repo_id", str(save_directory).rstrip("/").split("/")[-1])
             repo_id = self._create_repo(repo_id, **kwargs)
@@ -617,7 +467,7 @@ class FlipTabularTokenizer(PushToHubMixin):
             state["unknown_counts"],
             text_tokenizer=text_tokenizer or AutoTokenizer.from_pretrained(path),
             max_length=state.get("max_length"),
-            unseen_text=state.get("unseen_text", "unknown"),
+            unseen_text=state.get("unseen_text", "unknown"),  # files from before the option: the old behaviour
         )
         if tok.feature_vocab_size != state["feature_vocab_size"]:
             raise ValueError(f"{vocab_file} is inconsistent: feature_vocab_size differs from its vocabularies.")

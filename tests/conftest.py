@@ -4,41 +4,13 @@ from __future__ import annotations
 
 import os
 
-import numpy as np
 import pytest
 import torch
+from synthetic import make_table
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 torch.set_num_threads(min(2, torch.get_num_threads()))
-
-OCCUPATIONS = ["writer", "college/grad student", "doctor/health care", "K-12 student", "artist", "programmer"]
-GENRES = ["Comedy", "Drama", "Action, Thriller", "Children's, Animation", "Sci-Fi"]
-
-
-def make_table(n: int = 400, seed: int = 0, missing: bool = True) -> dict[str, list]:
-    """A table whose label depends on an interaction of two fields (plus noise)."""
-    rng = np.random.default_rng(seed)
-    users = rng.integers(0, 40, n)
-    gender = rng.integers(0, 2, n)
-    occ = rng.integers(0, len(OCCUPATIONS), n)
-    movie = rng.integers(0, 30, n)
-    genre = movie % len(GENRES)
-    logit = np.where((gender == 1) == (genre % 2 == 0), 1.5, -1.5) + 0.3 * rng.standard_normal(n)
-    label = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(int)
-    table = {
-        "user id": [str(u) for u in users],
-        "gender": ["female" if g else "male" for g in gender],
-        "occupation": [OCCUPATIONS[o] for o in occ],
-        "movie id": [str(m) for m in movie],
-        "title": [f"Movie number {m} ({1980 + m})" for m in movie],
-        "genres": [GENRES[g] for g in genre],
-        "label": label.tolist(),
-    }
-    if missing:
-        table["occupation"][0] = None
-        table["title"][1] = None
-    return table
 
 
 @pytest.fixture(scope="module")
@@ -54,6 +26,19 @@ def one_torch_thread():
 @pytest.fixture(scope="session")
 def table():
     return make_table()
+
+
+@pytest.fixture(scope="session")
+def free_port():
+    """A free local TCP port for a rendezvous (no fixed ports: they collide on a busy machine)."""
+    import socket
+
+    def pick() -> int:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            return sock.getsockname()[1]
+
+    return pick
 
 
 @pytest.fixture(scope="session")

@@ -12,8 +12,8 @@ import pandas as pd
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import make_table
 from safetensors import safe_open
+from synthetic import make_table
 from transformers import BertConfig
 
 from flip_hf import (
@@ -350,7 +350,7 @@ def test_trainer_learns_the_synthetic_table(flip_tokenizer, text_tokenizer, tiny
     import datasets
     from transformers import TrainingArguments
 
-    from flip_hf.training import FlipTrainer
+    from flip_hf.trainer import FlipTrainer
 
     full = make_table(3000, seed=0)
     train = {k: v[:2400] for k, v in full.items()}

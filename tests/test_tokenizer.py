@@ -1,7 +1,7 @@
-"""Tests of `FlipTabularTokenizer`: feature-id layout and counts, the text view and its
-``token_field_ids``, piecewise == whole-prompt encoding (WordPiece, byte-level BPE,
-SentencePiece-style Unigram, and tokenizers for which piecewise is not exact), input formats,
-padding / tensors, save / load, errors and `datasets` caching.
+"""Tests of `FlipTabularTokenizer` and its `PromptEncoder`: feature-id layout and counts, unseen and
+missing values in both views, the text view and its ``token_field_ids``, piecewise == whole-prompt
+encoding (WordPiece, byte-level BPE, SentencePiece-style Unigram, and tokenizers for which piecewise
+is not exact), input formats, padding / tensors, save / load, errors and `datasets` caching.
 
 Every text tokenizer here is local: the packaged MiniLM (WordPiece) or built in memory with the
 `tokenizers` library.
@@ -12,17 +12,19 @@ from __future__ import annotations
 import json
 import os
 from collections import Counter
+from types import SimpleNamespace
 
 import datasets
 import numpy as np
 import pandas as pd
 import pytest
 import torch
-from conftest import make_table
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from synthetic import make_table
 
 from flip_hf import FlipTabularTokenizer
+from flip_hf.prompt_encoding import PromptEncoder
 from flip_hf.tokenization_flip import FEATURE_VOCAB_FILE, MASK_ID, PAD_ID, UNKNOWN_TEXT
 
 FIELDS = ["user id", "gender", "occupation", "movie id", "title", "genres"]
@@ -42,24 +44,29 @@ def columns_of(table: dict, rows: slice | list[int]) -> dict[str, list]:
 
 def value_texts(tok: FlipTabularTokenizer, rows: dict[str, list]) -> list[list[str]]:
     """The value text of every (row, field) as the text view must show it: the stripped cell, or
-    "unknown" for a missing or unseen value."""
+    "unknown" for a missing value (and, under ``unseen_text="unknown"``, for an unseen one)."""
     out = []
     for i in range(len(rows[tok.field_names[0]])):
         fids = tok.encode_features({f: [rows[f][i]] for f in tok.field_names})[0].tolist()
-        out.append(
-            [
-                UNKNOWN_TEXT if fid == tok.unknown_feature_id(f) else str(rows[name][i]).strip()
-                for f, (name, fid) in enumerate(zip(tok.field_names, fids))
-            ]
-        )
+        hidden = [
+            rows[name][i] is None or (tok.unseen_text == "unknown" and fid == tok.unknown_feature_id(f))
+            for f, (name, fid) in enumerate(zip(tok.field_names, fids))
+        ]
+        out.append([UNKNOWN_TEXT if h else str(rows[name][i]).strip() for name, h in zip(tok.field_names, hidden)])
     return out
+
+
+def value_tokens(enc, i: int, f: int) -> list[int]:
+    """The text tokens row ``i`` marks as the value of field ``f``."""
+    return [t for t, m in zip(enc["input_ids"][i], enc["token_field_ids"][i]) if m == f]
 
 
 def body_and_marks(tok: FlipTabularTokenizer, enc, i: int) -> tuple[list[int], list[int]]:
     """Row ``i`` without the special tokens the text tokenizer adds around a sequence."""
-    pre, post = len(tok._prefix_ids), len(tok._suffix_ids)
+    prefix, suffix = tok.prompt_encoder.prefix_ids, tok.prompt_encoder.suffix_ids
+    pre, post = len(prefix), len(suffix)
     ids, marks = list(enc["input_ids"][i]), list(enc["token_field_ids"][i])
-    assert ids[:pre] == tok._prefix_ids and ids[len(ids) - post :] == tok._suffix_ids
+    assert ids[:pre] == prefix and ids[len(ids) - post :] == suffix
     assert set(marks[:pre]) <= {-1} and set(marks[len(marks) - post :]) <= {-1}
     return ids[pre : len(ids) - post], marks[pre : len(marks) - post]
 
@@ -227,22 +234,57 @@ def test_numeric_cells_are_canonical(text_tokenizer):
     assert missing == [tok.unknown_feature_id("n")] * 4
 
 
-def test_unseen_and_missing_values_give_unknown(flip_tokenizer, text_tokenizer):
+UNSEEN_ROW = {
+    "user id": "99999",  # unseen
+    "gender": None,  # missing
+    "occupation": float("nan"),  # missing
+    "movie id": "  ",  # missing
+    "title": "Never Seen (2031)",  # unseen
+    "genres": "Comedy",  # seen
+}
+
+
+def test_unseen_values_keep_their_text_by_default(flip_tokenizer, text_tokenizer):
+    """Default ``unseen_text="value"``: an unseen value is its field's unknown id in the tabular view
+    but keeps its raw text in the text view; a missing value is the unknown id and "unknown"."""
     tok = flip_tokenizer
-    row = {
-        "user id": "99999",
-        "gender": None,
-        "occupation": float("nan"),
-        "movie id": "",
-        "title": "Never Seen (2031)",
-        "genres": "Comedy",
-    }
-    enc = tok(row)
+    assert tok.unseen_text == "value"
+    enc = tok(UNSEEN_ROW)
     ids = enc["feature_ids"][0]
     for f, name in enumerate(FIELDS[:-1]):
         assert ids[f] == tok.unknown_feature_id(name)
-    assert ids[-1] != tok.unknown_feature_id("genres") and tok.id_to_value(ids[-1]) == ("genres", "Comedy")
-    prompt = tok.prompt(row)
+    assert tok.id_to_value(ids[-1]) == ("genres", "Comedy")
+    prompt = tok.prompt(UNSEEN_ROW)
+    assert prompt == (
+        "user id is 99999. gender is unknown. occupation is unknown. movie id is unknown. "
+        "title is Never Seen (2031). genres is Comedy."
+    )
+    assert enc["input_ids"][0] == text_tokenizer(prompt)["input_ids"]
+    for f, text in enumerate(["99999", UNKNOWN_TEXT, UNKNOWN_TEXT, UNKNOWN_TEXT, "Never Seen (2031)", "Comedy"]):
+        assert value_tokens(enc, 0, f) == text_tokenizer(text, add_special_tokens=False)["input_ids"]
+    decoded = tok.decode_field_values(enc["input_ids"][0], enc["token_field_ids"][0])
+    assert decoded["user id"] == "99999" and decoded["gender"] == decoded["movie id"] == UNKNOWN_TEXT
+
+
+def test_unseen_value_text_with_a_cased_tokenizer(table, byte_bpe):
+    tok = FlipTabularTokenizer.from_dataset(table, text_tokenizer=byte_bpe)
+    row = {**columns_of(table, [2]), "title": ["Brand New Film"], "gender": [None]}
+    enc = tok(row)
+    assert enc["feature_ids"][0][4] == tok.unknown_feature_id("title")
+    assert enc["feature_ids"][0][1] == tok.unknown_feature_id("gender")
+    decoded = tok.decode_field_values(enc["input_ids"][0], enc["token_field_ids"][0])
+    assert decoded["title"] in ("Brand New Film", "Brand New Film.") and decoded["gender"] == UNKNOWN_TEXT
+
+
+def test_unseen_text_unknown_mode(table, text_tokenizer):
+    """``unseen_text="unknown"`` (the behaviour before "value" became the default): unseen values read "unknown"."""
+    tok = FlipTabularTokenizer.from_dataset(table, text_tokenizer=text_tokenizer, unseen_text="unknown")
+    enc = tok(UNSEEN_ROW)
+    assert (
+        enc["feature_ids"]
+        == FlipTabularTokenizer.from_dataset(table, text_tokenizer=text_tokenizer)(UNSEEN_ROW)["feature_ids"]
+    )  # the tabular view does not depend on the mode
+    prompt = tok.prompt(UNSEEN_ROW)
     assert prompt == (
         "user id is unknown. gender is unknown. occupation is unknown. movie id is unknown. "
         "title is unknown. genres is Comedy."
@@ -252,8 +294,11 @@ def test_unseen_and_missing_values_give_unknown(flip_tokenizer, text_tokenizer):
     assert enc["input_ids"][0] == text_tokenizer(prompt)["input_ids"]
 
 
-def test_min_count_maps_rare_values_to_unknown(table, text_tokenizer):
-    tok = FlipTabularTokenizer.from_dataset(table, text_tokenizer=text_tokenizer, min_count=12)
+@pytest.mark.parametrize("mode", ["value", "unknown"])
+def test_min_count_maps_rare_values_to_unknown(table, text_tokenizer, mode):
+    """Values seen fewer than ``min_count`` times get the unknown id; as unseen values, they keep
+    their text under the default mode."""
+    tok = FlipTabularTokenizer.from_dataset(table, text_tokenizer=text_tokenizer, min_count=12, unseen_text=mode)
     for f, name in enumerate(FIELDS):
         freq = Counter(v for v in table[name] if v is not None)
         kept = {v for v, c in freq.items() if c >= 12}
@@ -261,20 +306,13 @@ def test_min_count_maps_rare_values_to_unknown(table, text_tokenizer):
         assert tok.field_sizes[f] == 1 + len(kept)
         unk = tok.unknown_feature_id(name)
         assert int(tok.feature_counts[unk]) == sum(v is None for v in table[name]) + sum(freq[v] for v in rare)
-        for v in list(rare)[:3]:
+        for v in sorted(rare)[:3]:
             enc = tok({n: [v if n == name else table[n][5]] for n in FIELDS})
             assert enc["feature_ids"][0][f] == unk
-            assert tok.decode_field_values(enc["input_ids"][0], enc["token_field_ids"][0])[name] == UNKNOWN_TEXT
+            text = v if mode == "value" else UNKNOWN_TEXT
+            assert value_tokens(enc, 0, f) == text_tokenizer(text, add_special_tokens=False)["input_ids"]
     assert int(tok.feature_counts.sum()) == len(table["label"]) * len(FIELDS)
     assert any(tok.field_sizes[f] < 1 + len(set(table[n]) - {None}) for f, n in enumerate(FIELDS))
-
-
-def test_unseen_text_value_keeps_raw_text(table, text_tokenizer):
-    tok = FlipTabularTokenizer.from_dataset(table, text_tokenizer=text_tokenizer, unseen_text="value")
-    enc = tok({**columns_of(table, [2]), "title": ["Brand New Film"], "gender": [None]})
-    assert enc["feature_ids"][0][4] == tok.unknown_feature_id("title")
-    dec = tok.decode_field_values(enc["input_ids"][0], enc["token_field_ids"][0])
-    assert dec["title"] == "brand new film" and dec["gender"] == UNKNOWN_TEXT
 
 
 @pytest.mark.parametrize("split", ["train_test_split", "filter", "select"])
@@ -357,9 +395,9 @@ def test_property_wordpiece_value_tokens_ids_and_template(text_tokenizer, data):
                 assert fid == tok.unknown_feature_id(name) and texts[f] == UNKNOWN_TEXT
             else:  # seen in training (the table is its own training split)
                 assert tok.id_to_value(fid) == (name, cell) and texts[f] == cell
-    whole = tok._encode_whole(texts_by_row)
-    piece = tok.encode_text(texts_by_row)
-    assert tok._piecewise is True
+    whole = tok.prompt_encoder.encode_whole(texts_by_row)
+    piece = tok.prompt_encoder.encode(texts_by_row, add_special_tokens=False)
+    assert tok.prompt_encoder.piecewise is True
     assert piece == whole
 
 
@@ -390,6 +428,30 @@ def test_default_max_length_truncates_long_prompts(text_tokenizer):
     enc = tok({"a": [long_value], "b": ["x"]})
     assert tok.max_length == 512 and len(enc["input_ids"][0]) == 512
     assert enc["input_ids"][0][-1] == text_tokenizer.sep_token_id and set(enc["token_field_ids"][0][1:-1]) == {-1, 0}
+
+
+def test_prompt_encoder_on_its_own(text_tokenizer):
+    """The alignment engine works from value texts alone: template, frame, truncation, path choice."""
+    encoder = PromptEncoder(["occupation", "gender"], text_tokenizer)
+    rows = [["writer", "female"], ["K-12 student", "male"]]
+    assert encoder.piecewise is None  # decided by the first batch
+    assert encoder.prompt(rows[1]) == "occupation is K-12 student. gender is male."
+    ids, marks = encoder.encode(rows)
+    assert encoder.piecewise is True
+    assert encoder.prefix_ids == [text_tokenizer.cls_token_id] and encoder.suffix_ids == [text_tokenizer.sep_token_id]
+    for i, row in enumerate(rows):
+        assert ids[i] == text_tokenizer(encoder.prompt(row))["input_ids"]
+        for f, value in enumerate(row):
+            expected = text_tokenizer(value, add_special_tokens=False)["input_ids"]
+            assert value_tokens({"input_ids": ids, "token_field_ids": marks}, i, f) == expected
+    body_ids, body_marks = encoder.encode(rows, add_special_tokens=False)
+    assert body_ids == [x[1:-1] for x in ids] and body_marks == [m[1:-1] for m in marks]
+    short_ids, short_marks = encoder.encode(rows, max_length=5)
+    assert short_ids == [x[:4] + x[-1:] for x in ids] and short_marks == [m[:4] + m[-1:] for m in marks]
+    with pytest.raises(ValueError, match="max_length"):
+        encoder.encode(rows, max_length=2)
+    with pytest.raises(TypeError, match="fast"):  # a tokenizer without offset mappings
+        PromptEncoder(["a"], SimpleNamespace(is_fast=False))
 
 
 # ============================================================================ other tokenizer families
@@ -431,8 +493,10 @@ def test_property_byte_level_bpe(byte_bpe, data):
     tok = FlipTabularTokenizer.from_dataset(data, text_tokenizer=byte_bpe)
     enc = tok(data)
     texts_by_row = value_texts(tok, data)
-    assert tok._piecewise is True
-    assert tok.encode_text(texts_by_row) == tok._encode_whole(texts_by_row)
+    assert tok.prompt_encoder.piecewise is True
+    assert tok.prompt_encoder.encode(texts_by_row, add_special_tokens=False) == tok.prompt_encoder.encode_whole(
+        texts_by_row
+    )
     _check_marks_against_offsets(tok, enc, texts_by_row)
     _check_decoded_values(tok, enc, texts_by_row)
 
@@ -461,7 +525,9 @@ def test_property_sentencepiece_style_unigram(unigram_metaspace, data):
     tok = FlipTabularTokenizer.from_dataset(data, text_tokenizer=unigram_metaspace)
     enc = tok(data)
     texts_by_row = value_texts(tok, data)
-    assert tok.encode_text(texts_by_row) == tok._encode_whole(texts_by_row)
+    assert tok.prompt_encoder.encode(texts_by_row, add_special_tokens=False) == tok.prompt_encoder.encode_whole(
+        texts_by_row
+    )
     _check_marks_against_offsets(tok, enc, texts_by_row)
     _check_decoded_values(tok, enc, texts_by_row)
 
@@ -499,14 +565,15 @@ def test_not_exact_tokenizer_falls_back_to_whole_prompts(merging_bpe):
     tok = FlipTabularTokenizer.from_dataset(fit, text_tokenizer=merging_bpe)
     lucky = {"a": ["abc", "xy"], "b": ["q", "r"]}  # no value ends in "z": piecewise == whole here
     texts = value_texts(tok, lucky)
-    assert [tok._concat(t) for t in texts] == [tuple(x) for x in zip(*tok._encode_whole(texts))]
+    assert tok.prompt_encoder.encode_piecewise(texts) == tok.prompt_encoder.encode_whole(texts)
+    assert tok.prompt_encoder.piecewise is None
     tok(lucky)  # the first batch decides the path
-    assert tok._piecewise is False
+    assert tok.prompt_encoder.piecewise is False
     enc = tok({"a": ["abz"], "b": ["q"]})
     prompt = "a is abz. b is q."
     assert enc["input_ids"][0] == merging_bpe(prompt)["input_ids"]
     assert "z. " in merging_bpe.convert_ids_to_tokens(enc["input_ids"][0])
-    whole_ids, whole_marks = tok._encode_whole([["abz", "q"]])
+    whole_ids, whole_marks = tok.prompt_encoder.encode_whole([["abz", "q"]])
     assert enc["token_field_ids"][0] == [-1] + whole_marks[0] + [-1]
     assert enc["token_field_ids"][0].count(0) >= 2 and enc["token_field_ids"][0].count(1) == 1
 
@@ -532,9 +599,10 @@ def test_sample_check_detects_inexact_piecewise(prepend_tokenizer):
     data = {"user id": ["a", "b"], "gender": ["male", "female"], "title": ["a", None]}
     tok = FlipTabularTokenizer.from_dataset(data, text_tokenizer=prepend_tokenizer)
     texts = value_texts(tok, data)
-    assert [tok._concat(t)[0] for t in texts] != tok._encode_whole(texts)[0]  # piecewise would be wrong
+    piecewise_ids = tok.prompt_encoder.encode_piecewise(texts)[0]
+    assert piecewise_ids != tok.prompt_encoder.encode_whole(texts)[0]  # piecewise would be wrong
     enc = tok(data)
-    assert tok._piecewise is False
+    assert tok.prompt_encoder.piecewise is False
     for i in range(2):
         assert enc["input_ids"][i] == prepend_tokenizer(tok.prompt({k: data[k][i] for k in data}))["input_ids"]
     dec = [tok.decode_field_values(enc["input_ids"][i], enc["token_field_ids"][i]) for i in range(2)]
@@ -652,6 +720,32 @@ def test_round_trip_with_offline_bpe(byte_bpe, table, tmp_path):
     rows = columns_of(table, slice(0, 10))
     assert dict(loaded(rows)) == dict(tok(rows))
     assert torch.equal(loaded.feature_counts, tok.feature_counts)
+
+
+@pytest.mark.parametrize("mode", ["value", "unknown"])
+def test_unseen_text_mode_survives_save_load(table, text_tokenizer, tmp_path, mode):
+    tok = FlipTabularTokenizer.from_dataset(table, text_tokenizer=text_tokenizer, unseen_text=mode)
+    tok.save_pretrained(tmp_path)
+    assert json.loads((tmp_path / FEATURE_VOCAB_FILE).read_text(encoding="utf-8"))["unseen_text"] == mode
+    loaded = FlipTabularTokenizer.from_pretrained(tmp_path)
+    assert loaded.unseen_text == mode
+    row = {**columns_of(table, [4]), "title": ["Unseen Film (2040)"]}
+    expected = "Unseen Film (2040)" if mode == "value" else UNKNOWN_TEXT
+    assert f"title is {expected}." in loaded.prompt({k: v[0] for k, v in row.items()})
+    assert dict(loaded(row)) == dict(tok(row))
+    assert loaded.fingerprint == tok.fingerprint
+
+
+def test_files_without_unseen_text_load_in_unknown_mode(flip_tokenizer, tmp_path):
+    """A file written before the option existed keeps the behaviour it was written with."""
+    flip_tokenizer.save_pretrained(tmp_path)
+    state = json.loads((tmp_path / FEATURE_VOCAB_FILE).read_text(encoding="utf-8"))
+    del state["unseen_text"]
+    (tmp_path / FEATURE_VOCAB_FILE).write_text(json.dumps(state), encoding="utf-8")
+    old = FlipTabularTokenizer.from_pretrained(tmp_path)
+    assert old.unseen_text == "unknown" and "title is unknown." in old.prompt(UNSEEN_ROW)
+    assert old.fingerprint != flip_tokenizer.fingerprint  # the mode is part of the `datasets` cache key
+    assert old.to_dict() == {**flip_tokenizer.to_dict(), "unseen_text": "unknown"}
 
 
 def test_load_errors(flip_tokenizer, tmp_path):

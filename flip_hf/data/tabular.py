@@ -5,29 +5,29 @@
 >>> load_ctr_dataset("parquet", data_files=["part-0.parquet", "part-1.parquet"],
 ...                  label_column="rating", label_threshold=3)
 
-* ``data_files``: a path, a list of paths (concatenated in the given order), or a dict
-  ``{"train": ..., "test": ...}`` for a table that is already split (then no split is
-  made; each split keeps its own order, or is stably sorted by ``time_column``).
-  Instead of ``data_files`` a ``data_dir`` (a file, or a folder whose ``*.csv`` /
-  ``*.parquet`` files are taken in name order) may be given.
-* ``label_column``: the label.  With ``label_threshold`` the label is ``value > threshold``;
-  without it the values must already be 0/1 (also ``True``/``False`` or ``0.0``/``1.0``),
-  otherwise an error lists the offending values.
-* ``time_column``: when given, rows are STABLY sorted by it (numbers, or dates/times that
-  pandas can parse, else text order); when None the file order is the time order.  The
-  time column is not a field.
-* ``field_columns``: the fields, in order (default: every column except the label and
-  time columns, in file order).  ``field_names``: the fields' human text names, either a
-  mapping ``column -> name`` (unmapped columns keep their column name) or a list parallel
-  to ``field_columns``.  Names should be words ("user id", not "uid"): they go into the
-  text template "<field name> is <value>.".
-* ``test_size``: the last ``test_size`` share of rows is the ``test`` split (default 0.1).
+* `data_files`: a path, a list of paths (concatenated in the given order), or a dict
+  `{"train": ..., "test": ...}` for a table that is already split (then no split is made;
+  each split keeps its own order, or is stably sorted by `time_column`). Instead of
+  `data_files` a `data_dir` (a file, or a folder whose `*.csv` / `*.parquet` files are taken
+  in name order) may be given.
+* `label_column`: the label. With `label_threshold` the label is `value > threshold`; without
+  it the values must already be 0/1 (also `True`/`False` or `0.0`/`1.0`), otherwise an error
+  lists the offending values.
+* `time_column`: when given, rows are STABLY sorted by it (numbers, or dates/times that pandas
+  can parse, else text order); when None the file order is the time order. The time column
+  is not a field.
+* `field_columns`: the fields, in order (default: every column except the label and time
+  columns, in file order). `field_names`: the fields' human text names, either a mapping
+  `column -> name` (unmapped columns keep their column name) or a list parallel to
+  `field_columns`. Names should be words ("user id", not "uid"): they go into the text
+  template "<field name> is <value>." (paper Section III-A).
+* `test_size`: the last `test_size` share of rows is the `test` split (default 0.1).
 
-Values become text: integers ``3`` -> ``"3"``, integral floats ``3.0`` -> ``"3"``, other
-floats their shortest repr, NaN/empty -> ``None``.  CSV fields are read as text, so
-leading zeros survive (``"00501"``); a CSV column whose every value looks like an
-integral float (``"3.0"``, as pandas writes an int column with missing values) is
-written as integers (``"3"``).
+Values become text with `flip_hf.schema.cell_to_text`: integers `3` -> `"3"`, integral floats
+`3.0` -> `"3"`, other floats their shortest repr, NaN/empty -> None. CSV fields are read as
+text, so leading zeros survive (`"00501"`); a CSV column whose every value looks like an
+integral float (`"3.0"`, as pandas writes an int column with missing values) is written as
+integers (`"3"`).
 """
 
 from __future__ import annotations
@@ -41,11 +41,11 @@ import datasets
 import numpy as np
 import pandas as pd
 
+from ..schema import LABEL_COLUMN
+from .cache import cached_build
 from .protocol import (
-    LABEL_COLUMN,
     DataProtocolError,
     build_dataset_dict,
-    cached_build,
     coerce_binary_labels,
     frame_to_dataset,
     require_columns,
@@ -213,7 +213,7 @@ def load_table(
     cache_dir=None,
     use_cache: bool = True,
 ) -> datasets.DatasetDict:
-    """Load a user table (``fmt`` "csv" or "parquet"); see the module docstring."""
+    """Load a user table (`fmt` "csv" or "parquet"); see the module docstring."""
     if fmt not in ("csv", "parquet"):
         raise ValueError(f"fmt must be 'csv' or 'parquet', got {fmt!r}")
     files = _expand_files(data_files, data_dir, fmt)
@@ -282,10 +282,10 @@ def load_table(
 
 
 def load_csv(data_dir=None, **kwargs) -> datasets.DatasetDict:
-    """``load_ctr_dataset("csv", data_files=...)``; see :func:`load_table`."""
+    """`load_ctr_dataset("csv", data_files=...)`; see `load_table`."""
     return load_table("csv", data_dir, **kwargs)
 
 
 def load_parquet(data_dir=None, **kwargs) -> datasets.DatasetDict:
-    """``load_ctr_dataset("parquet", data_files=...)``; see :func:`load_table`."""
+    """`load_ctr_dataset("parquet", data_files=...)`; see `load_table`."""
     return load_table("parquet", data_dir, **kwargs)

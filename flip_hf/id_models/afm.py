@@ -2,28 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import torch
 
-from .layers import (
-    DEFAULT_EMBEDDING_DIM,
-    DEFAULT_EMBEDDING_INIT_STD,
-    AttentionalPairwiseInteraction,
-    IDModelBase,
-    LinearTerm,
-)
+from .base import IDModelBase
+from .defaults import DEFAULT_EMBEDDING_DIM, DEFAULT_EMBEDDING_INIT_STD
+from .interactions import AttentionalPairwiseInteraction
+from .layers import LinearTerm
 from .registry import register_id_model
 
 
 @register_id_model("afm")
 class AFM(IDModelBase):
-    """AFM: first-order term + attention-pooled pairwise element-wise products.
+    """AFM: first-order term and attention-pooled pairwise element-wise products.
 
-    ``v = [linear (1) ; sum_ij a_ij (e_i * e_j) (D)]``, ``output_dim = 1 + D`` (33 with
-    defaults). ``Linear(v)`` is AFM's ``w0 + sum w_i x_i + p^T sum a_ij (e_i*e_j)``.
-    AFM has no DNN: ``mlp_hidden_sizes`` is accepted for interface uniformity and
-    ignored; ``dropout`` applies to the attention weights. Needs ``num_fields >= 2``.
+    `v = [linear (1) ; sum_ij a_ij (e_i * e_j) (D)]`, `output_dim = 1 + D` (33 with the
+    defaults); `Linear(v)` is AFM's `w_0 + sum_i w_i x_i + p^T sum_ij a_ij (e_i * e_j)`. AFM
+    has no DNN, hence no `mlp_hidden_sizes`; `dropout` applies to the attention weights.
+    Needs `num_fields >= 2`.
     """
 
     def __init__(
@@ -31,7 +26,6 @@ class AFM(IDModelBase):
         num_fields: int,
         feature_vocab_size: int,
         embedding_dim: int = DEFAULT_EMBEDDING_DIM,
-        mlp_hidden_sizes: Sequence[int] | None = None,
         dropout: float = 0.0,
         attention_dim: int = 32,
         embedding_init_std: float = DEFAULT_EMBEDDING_INIT_STD,

@@ -6,15 +6,11 @@ from collections.abc import Sequence
 
 import torch
 
-from .layers import (
-    DEFAULT_EMBEDDING_DIM,
-    DEFAULT_EMBEDDING_INIT_STD,
-    DEFAULT_MLP_HIDDEN_SIZES,
-    MLP,
-    IDModelBase,
-    LogarithmicTransformation,
-    _check_sizes,
-)
+from .base import IDModelBase
+from .checks import check_sizes
+from .defaults import DEFAULT_EMBEDDING_DIM, DEFAULT_EMBEDDING_INIT_STD, DEFAULT_MLP_HIDDEN_SIZES
+from .interactions import LogarithmicTransformation
+from .layers import MLP
 from .registry import register_id_model
 
 
@@ -23,9 +19,9 @@ class AFN(IDModelBase):
     """AFN: logarithmic transformation layer (learned arbitrary-order cross features)
     followed by a DNN.
 
-    ``v = DNN(LogTransform(emb))`` where the log layer outputs ``N*D`` values
-    (``logarithmic_neurons`` N, default 256: the AFN paper used up to 1500; 256 keeps it
-    CPU-friendly). ``output_dim = mlp_hidden_sizes[-1]`` (128 with defaults). AFN+ (the
+    `v = DNN(LogTransform(emb))` where the log layer outputs `N*D` values
+    (`logarithmic_neurons` N, default 256: the AFN paper used up to 1500; 256 keeps it
+    CPU-friendly). `output_dim = mlp_hidden_sizes[-1]` (128 with defaults). AFN+ (the
     ensemble with a second DNN) is not included.
     """
 
@@ -43,8 +39,7 @@ class AFN(IDModelBase):
         embedding_init_std: float = DEFAULT_EMBEDDING_INIT_STD,
     ):
         super().__init__(num_fields, feature_vocab_size, embedding_dim, embedding_init_std)
-        if not _check_sizes("mlp_hidden_sizes", mlp_hidden_sizes):
-            raise ValueError("AFN needs a non-empty mlp_hidden_sizes")
+        check_sizes("mlp_hidden_sizes", mlp_hidden_sizes, allow_empty=False)
         self.log_transform = LogarithmicTransformation(self.num_fields, logarithmic_neurons, batch_norm=log_batch_norm)
         self.dnn = MLP(
             self.log_transform.output_dim_for(self.embedding_dim),

@@ -6,14 +6,10 @@ from collections.abc import Sequence
 
 import torch
 
-from .layers import (
-    DEFAULT_EMBEDDING_DIM,
-    DEFAULT_EMBEDDING_INIT_STD,
-    DEFAULT_MLP_HIDDEN_SIZES,
-    MLP,
-    IDModelBase,
-    InteractingLayers,
-)
+from .base import IDModelBase
+from .defaults import DEFAULT_EMBEDDING_DIM, DEFAULT_EMBEDDING_INIT_STD, DEFAULT_MLP_HIDDEN_SIZES
+from .interactions import InteractingLayers
+from .layers import MLP
 from .registry import register_id_model
 
 
@@ -21,13 +17,14 @@ from .registry import register_id_model
 class AutoInt(IDModelBase):
     """AutoInt: stacked multi-head self-attention (interacting) layers with residuals.
 
-    ``v = flatten(InteractingLayers(emb))``: ``F * num_heads * attention_dim`` values
+    `v = flatten(InteractingLayers(emb))`: `F * num_heads * attention_dim` values
     (defaults 3 layers, 2 heads, attention_dim 32 per head -> F*64; F=8: 512).
-    ``Linear(v)`` is AutoInt's output layer. With ``use_dnn=True`` (AutoInt+, off by
-    default) ``v = [flatten(att) ; DNN(flat emb)]`` and ``output_dim`` grows by
-    ``mlp_hidden_sizes[-1]``; otherwise ``mlp_hidden_sizes`` is unused. Attention logits
-    are scaled by ``1/sqrt(attention_dim)`` unless ``attention_scale=False`` (the paper's
-    unscaled form).
+    `Linear(v)` is AutoInt's output layer. With `use_dnn=True` (AutoInt+, off by
+    default) `v = [flatten(att) ; DNN(flat emb)]` and `output_dim` grows by
+    `mlp_hidden_sizes[-1]`; without it the DNN arguments (`mlp_hidden_sizes`, `dropout`,
+    `mlp_activation`, `mlp_batch_norm`) are unused. Attention logits are scaled by
+    `1/sqrt(attention_dim)` unless `attention_scale=False` (the paper's unscaled form).
+    `attention_dropout` applies to the attention weights.
     """
 
     def __init__(

@@ -6,14 +6,10 @@ from collections.abc import Sequence
 
 import torch
 
-from .layers import (
-    DEFAULT_EMBEDDING_DIM,
-    DEFAULT_EMBEDDING_INIT_STD,
-    DEFAULT_MLP_HIDDEN_SIZES,
-    MLP,
-    CrossNet,
-    IDModelBase,
-)
+from .base import IDModelBase
+from .defaults import DEFAULT_EMBEDDING_DIM, DEFAULT_EMBEDDING_INIT_STD, DEFAULT_MLP_HIDDEN_SIZES
+from .interactions import CrossNet
+from .layers import MLP
 from .registry import register_id_model
 
 
@@ -21,8 +17,8 @@ from .registry import register_id_model
 class DCN(IDModelBase):
     """DCN (v1): cross network with vector weights in parallel with a DNN.
 
-    ``x0`` = flattened embeddings; ``v = [CrossNet(x0) ; DNN(x0)]`` (the original
-    combination layer's input), ``output_dim = F*D + mlp_hidden_sizes[-1]``
+    `x0` = flattened embeddings; `v = [CrossNet(x0) ; DNN(x0)]` (the original
+    combination layer's input), `output_dim = F*D + mlp_hidden_sizes[-1]`
     (F=8, D=32: 256 + 128 = 384).
     """
 

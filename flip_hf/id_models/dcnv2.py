@@ -1,4 +1,4 @@
-"""DCN-V2 (Wang et al., WWW'21) -- the paper's default ID model."""
+"""DCN-V2 (Wang et al., WWW'21), the default ID model of the FLIP paper."""
 
 from __future__ import annotations
 
@@ -6,14 +6,10 @@ from collections.abc import Sequence
 
 import torch
 
-from .layers import (
-    DEFAULT_EMBEDDING_DIM,
-    DEFAULT_EMBEDDING_INIT_STD,
-    DEFAULT_MLP_HIDDEN_SIZES,
-    MLP,
-    CrossNetV2,
-    IDModelBase,
-)
+from .base import IDModelBase
+from .defaults import DEFAULT_EMBEDDING_DIM, DEFAULT_EMBEDDING_INIT_STD, DEFAULT_MLP_HIDDEN_SIZES
+from .interactions import CrossNetV2
+from .layers import MLP
 from .registry import register_id_model
 
 _STRUCTURES = ("parallel", "stacked", "crossnet_only")
@@ -23,13 +19,14 @@ _STRUCTURES = ("parallel", "stacked", "crossnet_only")
 class DCNv2(IDModelBase):
     """DCN-V2 with the full-rank cross network.
 
-    ``x0`` = flattened embeddings (``F*D``).
+    `x0` = flattened embeddings (`F*D`).
 
-    * ``structure="parallel"`` (default): ``v = [CrossNetV2(x0) ; DNN(x0)]``,
-      ``output_dim = F*D + mlp_hidden_sizes[-1]`` (F=8, D=32: 256 + 128 = 384).
-      ``Linear(v)`` is exactly DCN-V2's parallel prediction ``w^T [x_L ; h_L] + b``.
-    * ``structure="stacked"``: ``v = DNN(CrossNetV2(x0))``, ``output_dim = 128``.
-    * ``structure="crossnet_only"``: ``v = CrossNetV2(x0)``, ``output_dim = F*D``.
+    * `structure="parallel"` (default): `v = [CrossNetV2(x0) ; DNN(x0)]`,
+      `output_dim = F*D + mlp_hidden_sizes[-1]` (F=8, D=32: 256 + 128 = 384).
+      `Linear(v)` is exactly DCN-V2's parallel prediction `w^T [x_L ; h_L] + b`.
+    * `structure="stacked"`: `v = DNN(CrossNetV2(x0))`, `output_dim = 128`.
+    * `structure="crossnet_only"`: `v = CrossNetV2(x0)`, `output_dim = F*D`; the DNN
+      arguments (`mlp_hidden_sizes`, `dropout`, `mlp_activation`, `mlp_batch_norm`) are unused.
     """
 
     def __init__(

@@ -6,15 +6,10 @@ from collections.abc import Sequence
 
 import torch
 
-from .layers import (
-    DEFAULT_EMBEDDING_DIM,
-    DEFAULT_EMBEDDING_INIT_STD,
-    DEFAULT_MLP_HIDDEN_SIZES,
-    MLP,
-    FactorizationMachine,
-    IDModelBase,
-    LinearTerm,
-)
+from .base import IDModelBase
+from .defaults import DEFAULT_EMBEDDING_DIM, DEFAULT_EMBEDDING_INIT_STD, DEFAULT_MLP_HIDDEN_SIZES
+from .interactions import FactorizationMachine
+from .layers import MLP, LinearTerm
 from .registry import register_id_model
 
 _FM_OUTPUTS = ("vector", "scalar")
@@ -24,12 +19,12 @@ _FM_OUTPUTS = ("vector", "scalar")
 class DeepFM(IDModelBase):
     """DeepFM: first-order term + FM second-order term + DNN, sharing the embeddings.
 
-    ``v = [first-order (1) ; FM (D if fm_output="vector" else 1) ; DNN(flat emb)]``.
-    Default ``fm_output="vector"``: the FM term is the D-vector
-    ``0.5*((sum e)^2 - sum e^2)`` before its final sum, so ``output_dim = 1 + D + 128``
-    (161 with defaults). ``Linear(v)`` with weights 1 on the first two blocks reproduces
+    `v = [first-order (1) ; FM (D if fm_output="vector" else 1) ; DNN(flat emb)]`.
+    Default `fm_output="vector"`: the FM term is the D-vector
+    `0.5*((sum e)^2 - sum e^2)` before its final sum, so `output_dim = 1 + D + 128`
+    (161 with defaults). `Linear(v)` with weights 1 on the first two blocks reproduces
     the standard DeepFM logit exactly (and may also learn a per-dimension FM weighting);
-    ``fm_output="scalar"`` gives ``output_dim = 1 + 1 + 128``.
+    `fm_output="scalar"` gives `output_dim = 1 + 1 + 128`.
     """
 
     def __init__(

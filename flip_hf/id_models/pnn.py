@@ -6,26 +6,22 @@ from collections.abc import Sequence
 
 import torch
 
-from .layers import (
-    DEFAULT_EMBEDDING_DIM,
-    DEFAULT_EMBEDDING_INIT_STD,
-    DEFAULT_MLP_HIDDEN_SIZES,
-    MLP,
-    IDModelBase,
-    InnerProductLayer,
-    _check_sizes,
-)
+from .base import IDModelBase
+from .checks import check_sizes
+from .defaults import DEFAULT_EMBEDDING_DIM, DEFAULT_EMBEDDING_INIT_STD, DEFAULT_MLP_HIDDEN_SIZES
+from .interactions import InnerProductLayer
+from .layers import MLP
 from .registry import register_id_model
 
 
 @register_id_model("pnn", "ipnn")
 class PNN(IDModelBase):
-    """IPNN: DNN over ``[flattened embeddings (F*D) ; pairwise inner products (F(F-1)/2)]``.
+    """IPNN: DNN over `[flattened embeddings (F*D) ; pairwise inner products (F(F-1)/2)]`.
 
-    The product layer's linear signal ``l_z`` and quadratic signal ``l_p`` are the first
-    ``Linear`` of the MLP applied to that concatenation (the original formulation, with
-    full-rank product weights). ``v`` = MLP output, ``output_dim = mlp_hidden_sizes[-1]``
-    (128 with defaults). Needs ``num_fields >= 2``.
+    The product layer's linear signal `l_z` and quadratic signal `l_p` are the first
+    `Linear` of the MLP applied to that concatenation (the original formulation, with
+    full-rank product weights). `v` = MLP output, `output_dim = mlp_hidden_sizes[-1]`
+    (128 with defaults). Needs `num_fields >= 2`.
     """
 
     def __init__(
@@ -42,8 +38,7 @@ class PNN(IDModelBase):
         super().__init__(num_fields, feature_vocab_size, embedding_dim, embedding_init_std)
         if self.num_fields < 2:
             raise ValueError("PNN needs num_fields >= 2 (pairwise inner products)")
-        if not _check_sizes("mlp_hidden_sizes", mlp_hidden_sizes):
-            raise ValueError("PNN needs a non-empty mlp_hidden_sizes (its DNN is the model)")
+        check_sizes("mlp_hidden_sizes", mlp_hidden_sizes, allow_empty=False)  # the DNN is the model
         self.inner_product = InnerProductLayer(self.num_fields, output="inner_product")
         self.dnn = MLP(
             self.flat_embedding_dim + self.inner_product.num_pairs,

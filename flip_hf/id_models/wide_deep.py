@@ -6,14 +6,9 @@ from collections.abc import Sequence
 
 import torch
 
-from .layers import (
-    DEFAULT_EMBEDDING_DIM,
-    DEFAULT_EMBEDDING_INIT_STD,
-    DEFAULT_MLP_HIDDEN_SIZES,
-    MLP,
-    IDModelBase,
-    LinearTerm,
-)
+from .base import IDModelBase
+from .defaults import DEFAULT_EMBEDDING_DIM, DEFAULT_EMBEDDING_INIT_STD, DEFAULT_MLP_HIDDEN_SIZES
+from .layers import MLP, LinearTerm
 from .registry import register_id_model
 
 
@@ -21,9 +16,9 @@ from .registry import register_id_model
 class WideDeep(IDModelBase):
     """Wide & Deep: a linear (wide) part over the raw features plus a DNN.
 
-    ``v = [wide(x) (1) ; DNN(flat emb)]``, ``output_dim = 1 + mlp_hidden_sizes[-1]``
-    (129 with defaults). ``Linear(v)`` with weight 1 on the wide entry is the standard
-    joint prediction ``wide + w_deep^T h + b``.
+    `v = [wide(x) (1) ; DNN(flat emb)]`, `output_dim = 1 + mlp_hidden_sizes[-1]`
+    (129 with defaults). `Linear(v)` with weight 1 on the wide entry is the standard
+    joint prediction `wide + w_deep^T h + b`.
     """
 
     def __init__(

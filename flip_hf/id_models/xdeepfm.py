@@ -6,15 +6,10 @@ from collections.abc import Sequence
 
 import torch
 
-from .layers import (
-    DEFAULT_EMBEDDING_DIM,
-    DEFAULT_EMBEDDING_INIT_STD,
-    DEFAULT_MLP_HIDDEN_SIZES,
-    MLP,
-    CompressedInteractionNetwork,
-    IDModelBase,
-    LinearTerm,
-)
+from .base import IDModelBase
+from .defaults import DEFAULT_EMBEDDING_DIM, DEFAULT_EMBEDDING_INIT_STD, DEFAULT_MLP_HIDDEN_SIZES
+from .interactions import CompressedInteractionNetwork
+from .layers import MLP, LinearTerm
 from .registry import register_id_model
 
 
@@ -22,11 +17,11 @@ from .registry import register_id_model
 class XDeepFM(IDModelBase):
     """xDeepFM: linear term + Compressed Interaction Network + DNN.
 
-    ``v = [linear (1) ; CIN sum-pooled feature maps ; DNN]``. Defaults: CIN
-    ``[128, 128]``, ReLU, ``cin_split_half=True`` (as the official implementation), so the
-    CIN gives 64 + 128 = 192 pooled maps and ``output_dim = 1 + 192 + 128 = 321``
-    (``cin_split_half=False``: 1 + 256 + 128 = 385, about 2x slower). ``Linear(v)`` is the
-    standard xDeepFM output unit ``w_lin*a + w_cin^T p^+ + w_dnn^T x^k + b``.
+    `v = [linear (1) ; CIN sum-pooled feature maps ; DNN]`. Defaults: CIN
+    `[128, 128]`, ReLU, `cin_split_half=True` (as the official implementation), so the
+    CIN gives 64 + 128 = 192 pooled maps and `output_dim = 1 + 192 + 128 = 321`
+    (`cin_split_half=False`: 1 + 256 + 128 = 385, about 2x slower). `Linear(v)` is the
+    standard xDeepFM output unit `w_lin*a + w_cin^T p^+ + w_dnn^T x^k + b`.
     """
 
     def __init__(
