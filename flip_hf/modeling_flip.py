@@ -21,7 +21,7 @@ from transformers.utils import ModelOutput
 
 from .configuration_flip import FlipConfig
 from .id_models import IDModelBase, build_id_model
-from .plm import load_text_encoder, strip_pooler, truncate_layers
+from .plm import load_text_encoder, pool_text, strip_pooler, truncate_layers
 from .pretraining_heads import ContrastiveHead, MaskedLanguageHead, MaskedTabularHead
 from .schema import rows_to_columns
 
@@ -31,7 +31,7 @@ from .schema import rows_to_columns
 class FlipCTROutput(ModelOutput):
     """Output of `FlipForCTR`.
 
-    loss: BCE (joint mode: the sum of the three BCE terms of SPEC section 4).
+    loss: BCE (joint mode: the sum of the three BCE terms of paper Eq. 17).
     logits: (B,) click logit; sigmoid gives the click probability.
     id_logits / plm_logits: (B,) the single-side logits (joint mode).
     alpha: the learnt weight of the ID side, in [0, 1] (joint mode).
@@ -79,6 +79,9 @@ class FlipPreTrainedModel(PreTrainedModel):
 
     config_class = FlipConfig
     config: FlipConfig
+    # every loss is a mean over the local batch: the Trainer divides by the accumulation steps and
+    # DDP averages over processes, which gives the global-batch mean (no num_items_in_batch)
+    accepts_loss_kwargs = False
     base_model_prefix = "flip"
     main_input_name = "feature_ids"
     supports_gradient_checkpointing = True
@@ -115,33 +118,35 @@ class FlipPreTrainedModel(PreTrainedModel):
             kwargs["token_type_ids"] = token_type_ids
         return self.text_model(**kwargs).last_hidden_state
 
+    def text_vector(self, states: torch.Tensor, attention_mask: torch.Tensor | None) -> torch.Tensor:
+        """The row's text representation: ``w_1`` ([CLS], the paper) or the token mean (``text_pooling``)."""
+        return pool_text(states, attention_mask, self.config.text_pooling)
+
     @classmethod
     def from_text_pretrained(
         cls,
         plm_path: str | os.PathLike | None = None,
         tokenizer: Any = None,
-        id_model: str = "dcnv2",
         **config_overrides: Any,
     ):
         """Build the model around a pretrained text encoder (default: the packaged MiniLM).
 
         The encoder's weights are kept as loaded; the ID model and the new heads are initialised.
-        ``tokenizer`` (a `FlipTabularTokenizer`) supplies the tabular side.
+        ``tokenizer`` (a `FlipTabularTokenizer`) supplies the tabular side; keyword arguments
+        override `FlipConfig` fields (``id_model="deepfm"``, ``contrastive_tau=0.1``, ...).
         """
         if tokenizer is None:
             raise ValueError("from_text_pretrained needs the FlipTabularTokenizer of the data (tokenizer=...).")
         text_model = load_text_encoder(plm_path)
         # a copy: the model's own init must not touch the loaded encoder's attention settings
-        config = FlipConfig.from_tokenizer(
-            tokenizer, text_config=text_model.config.to_dict(), id_model=id_model, **config_overrides
-        )
+        config = FlipConfig.from_tokenizer(tokenizer, text_config=text_model.config.to_dict(), **config_overrides)
         config.check_tokenizer(tokenizer)
         return cls(config, text_model=text_model)
 
 
 # ---------------------------------------------------------------------------------------- CTR
 class FlipForCTR(FlipPreTrainedModel):
-    """CTR prediction head(s) over the FLIP encoders (SPEC section 4).
+    """CTR prediction head(s) over the FLIP encoders (paper Section IV-D).
 
     ``config.mode``:
       * ``"joint"`` (FLIP): ``σ(α·Linear_ID(v) + (1-α)·Linear_PLM(w_1))``, α = σ(a) ∈ [0, 1] learnt;
@@ -196,8 +201,8 @@ class FlipForCTR(FlipPreTrainedModel):
         if self.text_model is not None:
             if input_ids is None:
                 raise ValueError(f"mode={mode!r} needs input_ids (the text view).")
-            cls_state = self.encode_text(input_ids, attention_mask, token_type_ids)[:, 0]
-            plm_logits = self.plm_head(cls_state).squeeze(-1)
+            states = self.encode_text(input_ids, attention_mask, token_type_ids)
+            plm_logits = self.plm_head(self.text_vector(states, attention_mask)).squeeze(-1)
         if mode == "joint":
             alpha = self.alpha
             logits = alpha * id_logits + (1 - alpha) * plm_logits
@@ -223,7 +228,8 @@ class FlipForCTR(FlipPreTrainedModel):
     def predict_proba(self, rows: Any, tokenizer: Any, batch_size: int = 1024) -> torch.Tensor:
         """Click probabilities (N,) for raw rows (dict, list of dicts, DataFrame), batched, no grad.
 
-        Unseen and missing values map to their field's unknown id and the text "unknown".
+        Unseen values map to their field's unknown id and keep their text (``unseen_text="value"``);
+        missing values are the unknown id and the text "unknown".
         """
         self.config.check_tokenizer(tokenizer)
         columns = rows_to_columns(rows)
@@ -248,14 +254,18 @@ class FlipForCTR(FlipPreTrainedModel):
 
 # ---------------------------------------------------------------------------------------- pretraining
 class FlipForPretraining(FlipPreTrainedModel):
-    """FLIP modality-alignment pretraining (SPEC section 3): MLM with tabular help, MTM with text
-    help (NCE), and instance-level contrastive learning, with the ablation switches of Table VII.
+    """FLIP modality-alignment pretraining (paper Section IV-C): MLM with tabular help (Eq. 5-6), MTM
+    with text help and NCE (Eq. 7-10), and instance-level contrastive learning (Eq. 11-13), with
+    the ablation switches of Table VII.
 
     Inputs come from `DataCollatorForFlipPretraining`: the clean views (``input_ids``,
     ``attention_mask``, ``feature_ids``), the corrupted views (``masked_input_ids``,
-    ``masked_feature_ids``) and the targets (``mlm_labels``: original token at masked positions,
-    -100 elsewhere; ``mtm_mask``: B x F bool of masked fields).
+    ``masked_feature_ids``), the targets (``mlm_labels``: original token at masked positions, -100
+    elsewhere; ``mtm_mask``: B x F bool of masked fields) and the NCE noise ids (``nce_noise``:
+    B x k x K, drawn from the training-set feature frequencies for the k masked fields of a row).
     """
+
+    _keys_to_ignore_on_load_unexpected = [r"^feature_counts$"]  # noise counts lived here before 0.2
 
     def __init__(self, config: FlipConfig, text_model: nn.Module | None = None):
         super().__init__(config)
@@ -263,11 +273,14 @@ class FlipForPretraining(FlipPreTrainedModel):
         d_text = self.text_model.config.hidden_size
         d_tab = self.id_model.output_dim
         joint = config.joint_reconstruction
-        self.mlm_head = (
-            MaskedLanguageHead(d_text, d_tab if joint else 0, self.text_model.config) if config.use_mlm else None
-        )
-        self.mtm_head = (
-            MaskedTabularHead(
+        self.mlm_head = None
+        if config.use_mlm:
+            self.mlm_head = MaskedLanguageHead(
+                d_text, d_tab if joint else 0, self.text_model.config, tied=config.tie_mlm_decoder
+            )
+        self.mtm_head = None
+        if config.use_mtm:
+            self.mtm_head = MaskedTabularHead(
                 d_tab=d_tab,
                 d_text=d_text,
                 num_fields=len(config.field_names),
@@ -275,44 +288,46 @@ class FlipForPretraining(FlipPreTrainedModel):
                 projection_dim=config.mtm_projection_dim,
                 cross_attention=joint,
             )
-            if config.use_mtm
-            else None
-        )
-        self.icl_head = ContrastiveHead(d_text, d_tab, config.contrastive_projection_dim) if config.use_icl else None
-        # NCE noise distribution: training-set feature frequencies (persistent, saved with the model)
-        self.register_buffer("feature_counts", torch.zeros(config.feature_vocab_size), persistent=True)
+        self.icl_head = None
+        if config.use_icl:
+            self.icl_head = ContrastiveHead(d_text, d_tab, config.contrastive_projection_dim, config.contrastive_norm)
         self.post_init()
 
-    def set_noise_distribution(self, counts: torch.Tensor) -> None:
-        """Set the NCE noise distribution from the tokenizer's `feature_counts`."""
-        counts = torch.as_tensor(counts, dtype=torch.float32)
-        if counts.shape != self.feature_counts.shape:
-            raise ValueError(
-                f"feature_counts has shape {tuple(counts.shape)}, expected ({self.config.feature_vocab_size},)."
-            )
-        if counts.sum() <= 0:
-            raise ValueError("feature_counts are all zero: fit the tokenizer on a non-empty training split.")
-        self.feature_counts.copy_(counts.to(self.feature_counts.device))
-
     @classmethod
-    def from_text_pretrained(cls, plm_path=None, tokenizer=None, id_model="dcnv2", **config_overrides):
-        model = super().from_text_pretrained(plm_path, tokenizer, id_model, **config_overrides)
-        model.set_noise_distribution(tokenizer.feature_counts)
-        if model.mlm_head is not None:  # the pretrained input embeddings start the MLM decoder
-            with torch.no_grad():
+    def from_text_pretrained(cls, plm_path=None, tokenizer=None, **config_overrides):
+        model = super().from_text_pretrained(plm_path, tokenizer, **config_overrides)
+        if model.mlm_head is not None and model.mlm_head.decoder is not None:
+            with torch.no_grad():  # an untied decoder starts as a copy of the pretrained input embeddings
                 model.mlm_head.decoder.weight.copy_(model.text_model.get_input_embeddings().weight)
         return model
 
-    def sample_noise(self, shape: tuple[int, ...], generator: torch.Generator | None = None) -> torch.LongTensor:
-        """K noise feature ids per target, drawn from the unigram training frequencies."""
-        probs = self.feature_counts.float()
-        if probs.sum() <= 0:
-            raise ValueError(
-                "The NCE noise distribution is empty: call set_noise_distribution(tokenizer.feature_counts)."
+    def _encode_tab(self, feature_ids: torch.Tensor, masked_feature_ids: torch.Tensor | None, need_clean: bool):
+        """``(v, v̂)``: one ID-model call on [clean ; masked] rows, unless the model normalises over
+        the batch (BatchNorm), where one call would mix the two views' statistics."""
+        need_masked = self.config.use_mtm
+        if need_clean and need_masked:
+            if self.id_model.uses_batch_statistics:
+                return self.id_model(feature_ids), self.id_model(masked_feature_ids)
+            v, v_hat = self.id_model(torch.cat([feature_ids, masked_feature_ids])).chunk(2)
+            return v, v_hat
+        if need_clean:
+            return self.id_model(feature_ids), None
+        return None, (self.id_model(masked_feature_ids) if need_masked else None)
+
+    def _encode_text_views(self, input_ids, masked_input_ids, attention_mask, token_type_ids, need_clean: bool):
+        """``(w, ŵ)``: one text-encoder call over [clean ; masked] rows when both are needed."""
+        need_masked = self.config.use_mlm
+        if need_clean and need_masked:
+            both = self.encode_text(
+                torch.cat([input_ids, masked_input_ids]),
+                torch.cat([attention_mask, attention_mask]),
+                None if token_type_ids is None else torch.cat([token_type_ids, token_type_ids]),
             )
-        n = int(torch.tensor(shape).prod())
-        draws = torch.multinomial(probs, n, replacement=True, generator=generator)
-        return draws.view(*shape)
+            w, w_hat = both.chunk(2)
+            return w, w_hat
+        if need_clean:
+            return self.encode_text(input_ids, attention_mask, token_type_ids), None
+        return None, (self.encode_text(masked_input_ids, attention_mask, token_type_ids) if need_masked else None)
 
     def forward(
         self,
@@ -323,55 +338,41 @@ class FlipForPretraining(FlipPreTrainedModel):
         masked_feature_ids: torch.LongTensor | None = None,
         mlm_labels: torch.LongTensor | None = None,
         mtm_mask: torch.BoolTensor | None = None,
+        nce_noise: torch.LongTensor | None = None,
         token_type_ids: torch.LongTensor | None = None,
-        **unused: Any,
     ) -> FlipPretrainingOutput:
         cfg = self.config
         zero = feature_ids.new_zeros((), dtype=torch.float32)
-        need_clean_text = cfg.use_icl or (cfg.use_mtm and cfg.joint_reconstruction)
-        need_masked_text = cfg.use_mlm
-        if need_masked_text and (masked_input_ids is None or mlm_labels is None):
+        if cfg.use_mlm and (masked_input_ids is None or mlm_labels is None):
             raise ValueError("use_mlm needs masked_input_ids and mlm_labels (use DataCollatorForFlipPretraining).")
-        if cfg.use_mtm and (masked_feature_ids is None or mtm_mask is None):
-            raise ValueError("use_mtm needs masked_feature_ids and mtm_mask (use DataCollatorForFlipPretraining).")
-
-        # one encoder call over [clean ; masked] rows when both text views are needed
-        w = w_hat = None
-        if need_clean_text and need_masked_text:
-            both = self.encode_text(
-                torch.cat([input_ids, masked_input_ids]),
-                torch.cat([attention_mask, attention_mask]),
-                None if token_type_ids is None else torch.cat([token_type_ids, token_type_ids]),
+        if cfg.use_mtm and (masked_feature_ids is None or mtm_mask is None or nce_noise is None):
+            raise ValueError(
+                "use_mtm needs masked_feature_ids, mtm_mask and nce_noise (use DataCollatorForFlipPretraining)."
             )
-            w, w_hat = both.chunk(2)
-        elif need_clean_text:
-            w = self.encode_text(input_ids, attention_mask, token_type_ids)
-        elif need_masked_text:
-            w_hat = self.encode_text(masked_input_ids, attention_mask, token_type_ids)
-
+        need_clean_text = cfg.use_icl or (cfg.use_mtm and cfg.joint_reconstruction)
+        w, w_hat = self._encode_text_views(input_ids, masked_input_ids, attention_mask, token_type_ids, need_clean_text)
         need_clean_tab = cfg.use_icl or (cfg.use_mlm and cfg.joint_reconstruction)
-        v = v_hat = None
-        if need_clean_tab and cfg.use_mtm:
-            v, v_hat = self.id_model(torch.cat([feature_ids, masked_feature_ids])).chunk(2)
-        elif need_clean_tab:
-            v = self.id_model(feature_ids)
-        elif cfg.use_mtm:
-            v_hat = self.id_model(masked_feature_ids)
+        v, v_hat = self._encode_tab(feature_ids, masked_feature_ids, need_clean_tab)
 
-        mlm_loss = self.mlm_head(w_hat, v, mlm_labels) if cfg.use_mlm else zero
-        mtm_loss = zero
+        mlm_loss = mtm_loss = icl_loss = zero
+        if cfg.use_mlm:
+            embeddings = self.text_model.get_input_embeddings().weight if cfg.tie_mlm_decoder else None
+            mlm_loss = self.mlm_head(w_hat, v, mlm_labels, embeddings)
         if cfg.use_mtm:
             targets = feature_ids[mtm_mask]
-            noise = self.sample_noise((targets.shape[0], cfg.nce_num_noise))
+            noise = nce_noise.reshape(targets.shape[0], -1)  # the masked fields of each row, in field order
             mtm_loss = self.mtm_head(v_hat, w, attention_mask, mtm_mask, targets, noise)
-        icl_loss = zero
         z_text = z_tab = None
         if cfg.use_icl:
-            z_text, z_tab = self.icl_head(w[:, 0], v)
+            z_text, z_tab = self.icl_head(self.text_vector(w, attention_mask), v)
             icl_loss = self.icl_head.loss(z_text, z_tab, cfg.contrastive_tau)
-        loss = mlm_loss + mtm_loss + icl_loss
         return FlipPretrainingOutput(
-            loss=loss, mlm_loss=mlm_loss, mtm_loss=mtm_loss, icl_loss=icl_loss, text_embeds=z_text, tab_embeds=z_tab
+            loss=mlm_loss + mtm_loss + icl_loss,
+            mlm_loss=mlm_loss,
+            mtm_loss=mtm_loss,
+            icl_loss=icl_loss,
+            text_embeds=z_text,
+            tab_embeds=z_tab,
         )
 
 

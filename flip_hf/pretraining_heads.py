@@ -1,20 +1,23 @@
-"""The three FLIP pretraining heads (SPEC section 3): MLM with tabular help, MTM with text help
-(noise contrastive estimation), and instance-level contrastive learning (symmetric InfoNCE)."""
+"""The three FLIP pretraining heads (paper Section IV-C): MLM with tabular help (Eq. 5-6), MTM with
+text help and noise contrastive estimation (Eq. 7-10), and instance-level contrastive learning, a
+symmetric InfoNCE (Eq. 11-13)."""
 
 from __future__ import annotations
 
 import math
 
 import torch
-import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 from transformers import initialization as init
 from transformers.activations import get_activation
 
+from .distributed import gather_rows
+
 
 def mean_of_row_means(values: torch.Tensor, rows: torch.LongTensor, num_rows: int) -> torch.Tensor:
-    """Mean over rows of the per-row mean of ``values`` (rows without entries are skipped)."""
+    """Mean over rows of the per-row mean of ``values`` (``rows`` gives each value's row; rows
+    without values are skipped): ``1/B sum_i 1/|I_i| sum_{l in I_i} loss_l`` of Eq. 6, 10 and 14."""
     sums = values.new_zeros(num_rows).index_add_(0, rows, values)
     counts = values.new_zeros(num_rows).index_add_(0, rows, torch.ones_like(values))
     present = counts > 0
@@ -24,25 +27,40 @@ def mean_of_row_means(values: torch.Tensor, rows: torch.LongTensor, num_rows: in
 
 
 class MaskedLanguageHead(nn.Module):
-    """``q_l = g_PLM([ŵ_l ⊕ v])``: a BERT-style two-layer LM head, run ONLY at masked positions.
+    """``q_l = g_PLM([ŵ_l ⊕ v])`` (Eq. 5): a BERT-style two-layer LM head, run ONLY at masked positions.
 
-    With ``d_tab == 0`` (ablation "w/o joint reconstruction") it sees ``ŵ_l`` alone.
+    With ``d_tab == 0`` (ablation "w/o joint reconstruction") it sees ``ŵ_l`` alone. With
+    ``tied=True`` the vocabulary projection is the text encoder's input embedding matrix, passed
+    to `forward` (BERT's tying); otherwise the head owns a ``decoder`` of its own.
     """
 
-    def __init__(self, d_text: int, d_tab: int, text_config):
+    def __init__(self, d_text: int, d_tab: int, text_config, tied: bool = True):
         super().__init__()
         self.d_tab = d_tab
         self.dense = nn.Linear(d_text + d_tab, d_text)
         self.act = get_activation(getattr(text_config, "hidden_act", "gelu") or "gelu")
         self.norm = nn.LayerNorm(d_text, eps=getattr(text_config, "layer_norm_eps", 1e-12))
-        self.decoder = nn.Linear(d_text, text_config.vocab_size)
+        self.decoder = None if tied else nn.Linear(d_text, text_config.vocab_size, bias=False)
+        self.bias = nn.Parameter(torch.zeros(text_config.vocab_size))
 
-    def forward(self, w_hat: torch.Tensor, v: torch.Tensor | None, labels: torch.LongTensor) -> torch.Tensor:
+    def forward(
+        self,
+        w_hat: torch.Tensor,
+        v: torch.Tensor | None,
+        labels: torch.LongTensor,
+        input_embeddings: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         rows, cols = (labels != -100).nonzero(as_tuple=True)
         states = w_hat[rows, cols]  # (N, D_text): masked positions only
         if self.d_tab:
             states = torch.cat([states, v[rows].to(states.dtype)], dim=-1)
-        logits = self.decoder(self.norm(self.act(self.dense(states))))
+        hidden = self.norm(self.act(self.dense(states)))
+        if self.decoder is not None:
+            logits = self.decoder(hidden) + self.bias.to(hidden.dtype)
+        elif input_embeddings is not None:
+            logits = F.linear(hidden, input_embeddings.to(hidden.dtype), self.bias.to(hidden.dtype))
+        else:
+            raise ValueError("A tied MLM head needs the text encoder's input embeddings.")
         token_loss = F.cross_entropy(logits.float(), labels[rows, cols], reduction="none")
         return mean_of_row_means(token_loss, rows, labels.shape[0])
 
@@ -120,49 +138,40 @@ class MaskedTabularHead(nn.Module):
         return mean_of_row_means(loss, rows, mtm_mask.shape[0])
 
 
-def gather_with_grad(x: torch.Tensor) -> tuple[torch.Tensor, int]:
-    """All processes' rows (gradient kept for the local part) and the offset of the local rows.
-
-    Rows per process may differ (last batch). Single process: ``(x, 0)``.
-    """
-    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
-        return x, 0
-    world, rank = dist.get_world_size(), dist.get_rank()
-    size = torch.tensor([x.shape[0]], device=x.device)
-    sizes = [torch.zeros_like(size) for _ in range(world)]
-    dist.all_gather(sizes, size)
-    sizes = [int(s) for s in sizes]
-    padded = x.new_zeros((max(sizes),) + x.shape[1:])
-    padded[: x.shape[0]] = x.detach()
-    parts = [torch.zeros_like(padded) for _ in range(world)]
-    dist.all_gather(parts, padded)
-    parts = [p[:n] for p, n in zip(parts, sizes)]
-    parts[rank] = x  # keep the local gradient
-    return torch.cat(parts), sum(sizes[:rank])
-
-
 class ContrastiveHead(nn.Module):
-    """ICL: ``z_text = norm(Linear(w_1))``, ``z_tab = norm(Linear(v))`` (d = 128; ``norm`` is a
-    LayerNorm, as in the authors' projection heads), similarity = dot product / τ, and a symmetric
-    InfoNCE over in-batch negatives — across processes when run distributed."""
+    """ICL (Eq. 11-13): ``z_text = norm(Linear(w_1))``, ``z_tab = norm(Linear(v))`` (d = 128),
+    similarity = dot product / τ, and a symmetric InfoNCE over in-batch negatives — every
+    process's rows when run distributed, with gradients through all of them.
 
-    def __init__(self, d_text: int, d_tab: int, projection_dim: int):
+    ``norm``: ``"layernorm"`` (the authors' projection head; ``|z|^2`` ≈ d, so logits span
+    hundreds), ``"l2"`` (unit vectors: logits are cosines / τ, as in CLIP) or ``"layernorm+l2"``.
+    """
+
+    def __init__(self, d_text: int, d_tab: int, projection_dim: int, norm: str = "layernorm"):
         super().__init__()
+        self.norm = norm
         self.text_projection = nn.Linear(d_text, projection_dim)
         self.tab_projection = nn.Linear(d_tab, projection_dim)
-        self.text_norm = nn.LayerNorm(projection_dim)
-        self.tab_norm = nn.LayerNorm(projection_dim)
+        use_layernorm = norm in ("layernorm", "layernorm+l2")
+        self.text_norm = nn.LayerNorm(projection_dim) if use_layernorm else None
+        self.tab_norm = nn.LayerNorm(projection_dim) if use_layernorm else None
 
-    def forward(self, cls_state: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        z_text = self.text_norm(self.text_projection(cls_state)).float()
-        z_tab = self.tab_norm(self.tab_projection(v.to(self.tab_projection.weight.dtype))).float()
+    def _normalise(self, z: torch.Tensor, layer_norm: nn.LayerNorm | None) -> torch.Tensor:
+        if layer_norm is not None:
+            z = layer_norm(z)
+        z = z.float()
+        return F.normalize(z, dim=-1) if self.norm in ("l2", "layernorm+l2") else z
+
+    def forward(self, text_vector: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        z_text = self._normalise(self.text_projection(text_vector), self.text_norm)
+        z_tab = self._normalise(self.tab_projection(v.to(self.tab_projection.weight.dtype)), self.tab_norm)
         return z_text, z_tab
 
     @staticmethod
     def loss(z_text: torch.Tensor, z_tab: torch.Tensor, tau: float) -> torch.Tensor:
         """Mean of text->tab and tab->text InfoNCE; negatives = every process's rows."""
-        all_text, offset = gather_with_grad(z_text)
-        all_tab, _ = gather_with_grad(z_tab)
+        all_text, offset = gather_rows(z_text)
+        all_tab, _ = gather_rows(z_tab)
         labels = torch.arange(z_text.shape[0], device=z_text.device) + offset
         text_to_tab = F.cross_entropy(z_text @ all_tab.T / tau, labels)
         tab_to_text = F.cross_entropy(z_tab @ all_text.T / tau, labels)

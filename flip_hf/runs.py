@@ -88,7 +88,7 @@ def write_results(output_dir: str, results: dict[str, Any], name: str = "results
     return path
 
 
-def train_and_evaluate_ctr(
+def train_ctr(
     model,
     tokenizer: FlipTabularTokenizer,
     ds,
@@ -96,13 +96,12 @@ def train_and_evaluate_ctr(
     text: bool,
     text_learning_rate: float | None = None,
     callbacks: list | None = None,
-) -> tuple[dict[str, Any], FlipTrainer]:
-    """Encode ``ds``, train a `FlipForCTR` on its ``train`` split, test it once, save model + tokenizer.
+) -> tuple[FlipTrainer, Any, dict[str, Any]]:
+    """Encode ``ds`` and train a `FlipForCTR` on its ``train`` split; the test split is not read.
 
     Evaluation during training (``eval_strategy``) reads the ``validation`` split only; a run that
-    asks for it without one raises ValueError. The ``test`` split is read once, at the end.
-    Returns the test metrics (``auc``, ``logloss``; plus ``validation_auc`` / ``validation_logloss``
-    of the final model when there is a validation split) with sizes and timings, and the trainer.
+    asks for it without one raises ValueError. Returns the trainer, the encoded splits and the
+    training facts (sizes, epochs run, time).
     """
     model.config.check_tokenizer(tokenizer)
     has_validation = "validation" in ds
@@ -123,28 +122,58 @@ def train_and_evaluate_ctr(
     )
     start = time.perf_counter()
     train_result = trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
-    train_time = time.perf_counter() - start
+    facts = {
+        "id_model": model.config.id_model,
+        "train_samples": len(ds["train"]),
+        "validation_samples": len(ds["validation"]) if has_validation else 0,
+        "test_samples": len(ds["test"]),
+        "epochs": training_args.num_train_epochs,
+        "epochs_run": round(float(trainer.state.epoch or 0.0), 3),
+        "best_checkpoint_epoch": _best_epoch(trainer.state),
+        "learning_rate": training_args.learning_rate,
+        "batch_size": training_args.per_device_train_batch_size,
+        "train_time_s": round(time.perf_counter() - start, 2),
+        "train_samples_per_second": train_result.metrics.get("train_samples_per_second"),
+    }
+    return trainer, encoded, facts
+
+
+def _best_epoch(state) -> float | None:
+    """The epoch of the best checkpoint kept by ``load_best_model_at_end`` (None without one)."""
+    if not state.best_model_checkpoint:
+        return None
+    step = int(str(state.best_model_checkpoint).rstrip("/").rsplit("-", 1)[-1])
+    epochs = [h["epoch"] for h in state.log_history if h.get("step") == step and "epoch" in h]
+    return round(float(epochs[0]), 3) if epochs else None
+
+
+def evaluate_ctr(trainer: FlipTrainer, encoded, split: str) -> dict[str, float]:
+    """``{"auc", "logloss"}`` of the trainer's model on one encoded split."""
+    metrics = trainer.evaluate(encoded[split], metric_key_prefix=split)
+    return {"auc": metrics[f"{split}_auc"], "logloss": metrics[f"{split}_logloss"]}
+
+
+def train_and_evaluate_ctr(
+    model,
+    tokenizer: FlipTabularTokenizer,
+    ds,
+    training_args,
+    text: bool,
+    text_learning_rate: float | None = None,
+    callbacks: list | None = None,
+) -> tuple[dict[str, Any], FlipTrainer]:
+    """`train_ctr`, then the test split read once at the end; saves model + tokenizer.
+
+    Returns the test metrics (``auc``, ``logloss``; plus ``validation_auc`` / ``validation_logloss``
+    of the final model when there is a validation split) with sizes and timings, and the trainer.
+    """
+    trainer, encoded, facts = train_ctr(model, tokenizer, ds, training_args, text, text_learning_rate, callbacks)
     start = time.perf_counter()
     results: dict[str, Any] = {}
-    if has_validation:
-        val = trainer.evaluate(encoded["validation"], metric_key_prefix="validation")
-        results.update(validation_auc=val["validation_auc"], validation_logloss=val["validation_logloss"])
-    metrics = trainer.evaluate(encoded["test"], metric_key_prefix="test")
-    results.update(
-        auc=metrics["test_auc"],
-        logloss=metrics["test_logloss"],
-        id_model=model.config.id_model,
-        train_samples=len(ds["train"]),
-        validation_samples=len(ds["validation"]) if has_validation else 0,
-        test_samples=len(ds["test"]),
-        epochs=training_args.num_train_epochs,
-        epochs_run=round(float(trainer.state.epoch or 0.0), 3),
-        learning_rate=training_args.learning_rate,
-        batch_size=training_args.per_device_train_batch_size,
-        train_time_s=round(train_time, 2),
-        eval_time_s=round(time.perf_counter() - start, 2),
-        train_samples_per_second=train_result.metrics.get("train_samples_per_second"),
-    )
+    if "validation" in encoded:
+        results.update({f"validation_{k}": v for k, v in evaluate_ctr(trainer, encoded, "validation").items()})
+    results.update(evaluate_ctr(trainer, encoded, "test"))
+    results.update(facts, eval_time_s=round(time.perf_counter() - start, 2))
     trainer.save_model(training_args.output_dir)
     return results, trainer
 
@@ -154,7 +183,9 @@ __all__ = [
     "PRETRAIN_TRAINING_DEFAULTS",
     "device_description",
     "launcher_defaults",
+    "evaluate_ctr",
     "subsample",
     "train_and_evaluate_ctr",
+    "train_ctr",
     "write_results",
 ]

@@ -69,3 +69,22 @@ def tiny_text_config(text_tokenizer):
         intermediate_size=64,
         max_position_embeddings=128,
     )
+
+
+@pytest.fixture(scope="session")
+def tiny_plm(tmp_path_factory, text_tokenizer):
+    """A tiny random BERT saved as a local HF checkpoint, with the MiniLM tokenizer."""
+    from transformers import BertConfig, BertModel
+
+    path = tmp_path_factory.mktemp("tiny_plm")
+    config = BertConfig(
+        vocab_size=len(text_tokenizer),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=128,
+    )
+    BertModel(config).save_pretrained(path)
+    text_tokenizer.save_pretrained(path)
+    return str(path)

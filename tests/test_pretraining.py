@@ -1,4 +1,4 @@
-"""FLIP modality-alignment pretraining (SPEC section 3): the collator's masking, the three
+"""FLIP modality-alignment pretraining (paper Section IV-C): the collator's masking, the three
 objectives against direct reference computations, the ablation switches, loading from a text
 checkpoint, save/load, the hand-over to FlipForCTR and the pretraining Trainer.
 Tiny random encoders only."""
@@ -36,28 +36,16 @@ def features(flip_tokenizer, table):
 
 def make_model(flip_tokenizer, text_config, seed=0, **kw) -> FlipForPretraining:
     torch.manual_seed(seed)
-    model = FlipForPretraining(FlipConfig.from_tokenizer(flip_tokenizer, text_config=text_config, **{**SMALL, **kw}))
-    model.set_noise_distribution(flip_tokenizer.feature_counts)
-    return model
+    return FlipForPretraining(FlipConfig.from_tokenizer(flip_tokenizer, text_config=text_config, **{**SMALL, **kw}))
 
 
-def collate(flip_tokenizer, features, n=None, seed=0, **kw):
-    gen = torch.Generator().manual_seed(seed)
-    return DataCollatorForFlipPretraining(flip_tokenizer, generator=gen, **kw)(features[:n] if n else features)
+def collator_for(flip_tokenizer, seed=0, **config_kw) -> DataCollatorForFlipPretraining:
+    """The collator of a `FlipConfig` with ``config_kw`` (the config is the one home of its settings)."""
+    return DataCollatorForFlipPretraining.from_config(flip_tokenizer, FlipConfig(**config_kw), seed=seed)
 
 
-def fixed_noise(monkeypatch, model, seed=0):
-    """Monkeypatch ``model.sample_noise`` to a reproducible draw; returns the list of draws."""
-    draws = []
-    original = model.sample_noise
-
-    def sample(shape, generator=None):
-        out = original(shape, generator=torch.Generator().manual_seed(seed))
-        draws.append(out)
-        return out
-
-    monkeypatch.setattr(model, "sample_noise", sample)
-    return draws
+def collate(flip_tokenizer, features, n=None, seed=0, **config_kw):
+    return collator_for(flip_tokenizer, seed, **config_kw)(features[:n] if n else features)
 
 
 # =========================================================================== collator
@@ -112,9 +100,30 @@ def test_field_masking_is_uniform_over_fields_and_independent_per_view(flip_toke
         assert (counts > 0.5 * n / F_).all() and (counts < 1.5 * n / F_).all(), counts
     same = float((text_field == tab_field).float().mean())
     assert 0.05 < same < 0.35, same  # independent draws: ~1/F agreement, not always the same field
-    # a new batch draws new fields
+    # another seed draws other fields
     again = collate(flip_tokenizer, features, seed=3)
     assert not torch.equal(again["mtm_mask"], batch["mtm_mask"])
+
+
+def test_corruptions_depend_on_the_row_not_on_the_batch(flip_tokenizer, features):
+    """A row is masked (and gets its noise) the same way alone, in any batch, in any order; a new
+    epoch draws anew. This is what makes accumulation, data parallelism and resuming exact."""
+    collator = collator_for(flip_tokenizer, seed=7, tab_mask_ratio=0.3)
+    full = collator(features[:40])
+    parts = [collator(features[i : i + 8]) for i in range(0, 40, 8)]
+    reversed_batch = collator(features[:40][::-1])
+    for key in ("mtm_mask", "masked_feature_ids", "nce_noise"):
+        assert torch.equal(full[key], torch.cat([p[key] for p in parts])), key
+        assert torch.equal(full[key], reversed_batch[key].flip(0)), key
+    for r in range(40):  # text views: compare each row without its padding
+        part, i = parts[r // 8], r % 8
+        n = int(full["attention_mask"][r].sum())
+        assert torch.equal(full["masked_input_ids"][r, :n], part["masked_input_ids"][i, :n])
+    collator.set_epoch(1)
+    next_epoch = collator(features[:40])
+    assert not torch.equal(next_epoch["mtm_mask"], full["mtm_mask"])
+    collator.set_epoch(0)
+    assert torch.equal(collator(features[:40])["nce_noise"], full["nce_noise"])
 
 
 def test_token_masking_ablation(flip_tokenizer, features):
@@ -137,18 +146,23 @@ def test_token_masking_ablation(flip_tokenizer, features):
     collator = DataCollatorForFlipPretraining.from_config(flip_tokenizer, config)
     assert collator.text_masking == "token" and collator.token_mask_probability == 0.3
     with pytest.raises(ValueError, match="text_masking"):
-        DataCollatorForFlipPretraining(flip_tokenizer, text_masking="span")
+        FlipConfig(text_masking="span")
 
 
 # =========================================================================== NCE noise
-def test_noise_samples_follow_the_frequency_table(flip_tokenizer, tiny_text_config):
-    model = make_model(flip_tokenizer, tiny_text_config, use_mlm=False, use_icl=False)
+def test_noise_samples_follow_the_frequency_table(flip_tokenizer, features):
+    """NCE noise (Eq. 10): K ids per masked field, drawn from the training-set frequencies."""
+    collator = collator_for(flip_tokenizer, nce_num_noise=100)
+    draws = []
+    for epoch in range(6):
+        collator.set_epoch(epoch)
+        batch = collator(features)
+        assert batch["nce_noise"].shape == (len(features), 1, 100) and batch["nce_noise"].dtype == torch.long
+        draws.append(batch["nce_noise"].flatten())
+    draws = torch.cat(draws)
     counts = flip_tokenizer.feature_counts.double()
-    assert torch.equal(model.feature_counts, flip_tokenizer.feature_counts.float())
     expected = counts / counts.sum()
-    draws = model.sample_noise((2000, 100), generator=torch.Generator().manual_seed(0))
-    assert draws.shape == (2000, 100) and draws.dtype == torch.long
-    observed = torch.bincount(draws.flatten(), minlength=len(counts)).double() / draws.numel()
+    observed = torch.bincount(draws, minlength=len(counts)).double() / draws.numel()
     assert float((observed - expected).abs().max()) < 0.01
     assert observed[counts == 0].sum() == 0  # zero-count ids (<PAD>, <MASK>, ...) never drawn
     assert counts[0] == counts[1] == 0
@@ -158,13 +172,11 @@ def test_noise_samples_follow_the_frequency_table(flip_tokenizer, tiny_text_conf
     chi2 = float((((observed - expected) * n) ** 2 / (expected * n))[keep].sum())
     df = int(keep.sum()) - 1
     assert chi2 < df + 6 * math.sqrt(2 * df), (chi2, df)
-    with pytest.raises(ValueError, match="feature_counts"):
-        model.set_noise_distribution(torch.ones(3))
 
 
 # =========================================================================== the objectives
 def test_mlm_head_projects_only_masked_positions(flip_tokenizer, features, tiny_text_config):
-    model = make_model(flip_tokenizer, tiny_text_config)
+    model = make_model(flip_tokenizer, tiny_text_config, tie_mlm_decoder=False)
     batch = collate(flip_tokenizer, features, n=32, seed=5)
     seen = []
     hook = model.mlm_head.decoder.register_forward_hook(lambda m, args, out: seen.append((args[0].shape, out.shape)))
@@ -186,9 +198,27 @@ def test_mlm_head_projects_only_masked_positions(flip_tokenizer, features, tiny_
         for r in range(w_hat.shape[0]):
             pos = (batch["mlm_labels"][r] != -100).nonzero().flatten()
             x = torch.cat([w_hat[r, pos], v[r].expand(len(pos), -1)], dim=-1)
-            logits = head.decoder(head.norm(F.gelu(head.dense(x))))
+            logits = head.decoder(head.norm(F.gelu(head.dense(x)))) + head.bias
             per_row.append(F.cross_entropy(logits, batch["mlm_labels"][r, pos]))
         torch.testing.assert_close(out.mlm_loss, torch.stack(per_row).mean(), rtol=1e-5, atol=1e-5)
+
+
+def test_mlm_decoder_is_tied_to_the_input_embeddings(flip_tokenizer, features, tiny_text_config):
+    tied = make_model(flip_tokenizer, tiny_text_config)
+    untied = make_model(flip_tokenizer, tiny_text_config, tie_mlm_decoder=False)
+    assert tied.config.tie_mlm_decoder and tied.mlm_head.decoder is None
+    vocab, d_text = tiny_text_config.vocab_size, tiny_text_config.hidden_size
+    assert untied.num_parameters() - tied.num_parameters() == vocab * d_text
+    batch = collate(flip_tokenizer, features, n=8, seed=3)
+    tied.eval()
+    with torch.no_grad():
+        before = tied(**batch).mlm_loss
+        tied.text_model.get_input_embeddings().weight[batch["mlm_labels"][batch["mlm_labels"] != -100]] *= 3.0
+        after_embeddings = tied(**batch)
+    assert not torch.equal(before, after_embeddings.mlm_loss)  # the MLM logits read the embedding matrix
+    tied.train()
+    tied(**batch).loss.backward()  # and its gradient reaches the embeddings through both uses
+    assert tied.text_model.get_input_embeddings().weight.grad.abs().sum() > 0
 
 
 def test_icl_equals_symmetric_infonce_by_hand(flip_tokenizer, features, tiny_text_config):
@@ -239,14 +269,13 @@ def mtm_reference(model, batch, noise):
     return torch.stack(losses).mean()
 
 
-def test_mtm_equals_reference_and_ignores_padding(flip_tokenizer, features, tiny_text_config, monkeypatch):
+def test_mtm_equals_reference_and_ignores_padding(flip_tokenizer, features, tiny_text_config):
     model = make_model(flip_tokenizer, tiny_text_config, tab_mask_ratio=0.5, nce_num_noise=5).eval()
-    batch = collate(flip_tokenizer, features, n=20, seed=7, tab_mask_ratio=0.5)
+    batch = collate(flip_tokenizer, features, n=20, seed=7, tab_mask_ratio=0.5, nce_num_noise=5)
     assert (batch["attention_mask"] == 0).any()  # rows of different lengths: there is padding
-    draws = fixed_noise(monkeypatch, model)
     with torch.no_grad():
         out = model(**batch)
-        (noise,) = draws
+        noise = batch["nce_noise"].reshape(-1, 5)
         assert noise.shape == (int(batch["mtm_mask"].sum()), 5)
         torch.testing.assert_close(out.mtm_loss, mtm_reference(model, batch, noise), rtol=1e-5, atol=1e-5)
         # hidden states at padded positions do not matter
@@ -274,12 +303,13 @@ def test_total_loss_is_the_sum(flip_tokenizer, features, tiny_text_config):
 
 def test_each_loss_decreases(flip_tokenizer, features, tiny_text_config):
     model = make_model(flip_tokenizer, tiny_text_config, seed=1)
-    collator = DataCollatorForFlipPretraining(flip_tokenizer, generator=torch.Generator().manual_seed(0))
+    collator = DataCollatorForFlipPretraining.from_config(flip_tokenizer, model.config)
     opt = torch.optim.Adam(model.parameters(), lr=3e-3)
     history = {"mlm_loss": [], "mtm_loss": [], "icl_loss": []}
     rows = features[:96]
     torch.manual_seed(0)
     for step in range(40):
+        collator.set_epoch(step // 3)
         batch = collator(rows[(step % 3) * 32 : (step % 3 + 1) * 32])
         out = model(**batch)
         opt.zero_grad()
@@ -291,7 +321,6 @@ def test_each_loss_decreases(flip_tokenizer, features, tiny_text_config):
             history[k].append(value)
     for k, values in history.items():
         first, last = sum(values[:5]) / 5, sum(values[-5:]) / 5
-        print(k, first, last)
         assert last < 0.9 * first, (k, first, last)
 
 
@@ -307,14 +336,13 @@ def test_ablation_without_mlm(flip_tokenizer, features, tiny_text_config):
     model(**batch).loss.backward()
 
 
-def test_ablation_without_mtm(flip_tokenizer, features, tiny_text_config, monkeypatch):
+def test_ablation_without_mtm(flip_tokenizer, features, tiny_text_config):
     model = make_model(flip_tokenizer, tiny_text_config, use_mtm=False)
     assert model.mtm_head is None and not any(n.startswith("mtm_head") for n, _ in model.named_parameters())
-    monkeypatch.setattr(model, "sample_noise", lambda *a, **k: pytest.fail("noise drawn without MTM"))
     batch = collate(flip_tokenizer, features, n=8)
     out = model(**batch)
     assert out.mtm_loss == 0 and out.mlm_loss > 0 and out.icl_loss > 0
-    del batch["masked_feature_ids"], batch["mtm_mask"]
+    del batch["masked_feature_ids"], batch["mtm_mask"], batch["nce_noise"]
     model(**batch).loss.backward()
 
 
@@ -341,7 +369,7 @@ def test_ablation_icl_only(flip_tokenizer, features, tiny_text_config):
     torch.testing.assert_close(out.loss, out.icl_loss)
 
 
-def test_ablation_without_joint_reconstruction(flip_tokenizer, features, tiny_text_config, monkeypatch):
+def test_ablation_without_joint_reconstruction(flip_tokenizer, features, tiny_text_config):
     model = make_model(flip_tokenizer, tiny_text_config, joint_reconstruction=False).eval()
     d_text, d_tab = 32, model.id_model.output_dim
     assert model.mlm_head.dense.in_features == d_text and model.mlm_head.d_tab == 0
@@ -350,7 +378,6 @@ def test_ablation_without_joint_reconstruction(flip_tokenizer, features, tiny_te
     batch = collate(flip_tokenizer, features, n=12, seed=8)
     widths = []
     hook = model.mlm_head.dense.register_forward_hook(lambda m, a, o: widths.append(a[0].shape[-1]))
-    fixed_noise(monkeypatch, model)
     with torch.no_grad():
         out = model(**batch)
         assert widths == [d_text]
@@ -366,7 +393,7 @@ def test_ablation_without_joint_reconstruction(flip_tokenizer, features, tiny_te
         # MTM reads v̂ directly: reference with the field MLP on v̂
         head = model.mtm_head
         v_hat = model.id_model(batch["masked_feature_ids"])
-        noise = model.sample_noise((int(batch["mtm_mask"].sum()), model.config.nce_num_noise))
+        noise = batch["nce_noise"].reshape(int(batch["mtm_mask"].sum()), -1)
         rows, fields = batch["mtm_mask"].nonzero(as_tuple=True)
         per_row = {}
         for i, (r, f) in enumerate(zip(rows.tolist(), fields.tolist())):
@@ -406,14 +433,17 @@ def test_from_text_pretrained_keeps_the_encoder(flip_tokenizer, text_tokenizer, 
     for k, v in state.items():
         assert torch.equal(v, saved[k]), k
     assert model.config.text_config.hidden_size == 32 and model.config.field_names == flip_tokenizer.field_names
-    # MLM decoder starts from the input embeddings; noise = the tokenizer's frequencies
-    assert torch.equal(model.mlm_head.decoder.weight, saved["embeddings.word_embeddings.weight"])
-    assert torch.equal(model.feature_counts, flip_tokenizer.feature_counts.float())
+    # the MLM head projects with the input embeddings (tied), or starts from a copy of them (untied)
+    assert model.mlm_head.decoder is None
+    untied = FlipForPretraining.from_text_pretrained(
+        str(tmp_path / "plm"), tokenizer=flip_tokenizer, tie_mlm_decoder=False, **SMALL
+    )
+    assert torch.equal(untied.mlm_head.decoder.weight, saved["embeddings.word_embeddings.weight"])
     with pytest.raises(ValueError, match="tokenizer"):
         FlipForPretraining.from_text_pretrained(str(tmp_path / "plm"))
 
 
-def test_pretraining_save_load_identical(flip_tokenizer, features, tiny_text_config, tmp_path, monkeypatch):
+def test_pretraining_save_load_identical(flip_tokenizer, features, tiny_text_config, tmp_path):
     model = make_model(flip_tokenizer, tiny_text_config)
     # move away from the initial weights so that re-initialisation would show
     opt = torch.optim.Adam(model.parameters(), lr=1e-2)
@@ -430,8 +460,6 @@ def test_pretraining_save_load_identical(flip_tokenizer, features, tiny_text_con
     batch = collate(flip_tokenizer, features, n=16, seed=9)  # fixed masks
     model.eval()
     loaded.eval()
-    fixed_noise(monkeypatch, model, seed=5)
-    fixed_noise(monkeypatch, loaded, seed=5)
     with torch.no_grad():
         a, b = model(**batch), loaded(**batch)
     for k in ("loss", "mlm_loss", "mtm_loss", "icl_loss", "text_embeds", "tab_embeds"):
@@ -538,3 +566,71 @@ def test_pretraining_trainer_logs_each_loss(flip_tokenizer, tiny_text_config, tm
     files = os.listdir(tmp_path / "final")
     assert "training_args.bin" not in files and "model.safetensors" in files
     FlipForCTR.from_pretrained(tmp_path / "final", mode="id")
+
+
+# =========================================================================== fidelity options
+def test_batchnorm_models_see_each_view_alone(flip_tokenizer, features, tiny_text_config):
+    """AFN normalises over the batch: clean and masked rows must not share BatchNorm statistics."""
+    model = make_model(flip_tokenizer, tiny_text_config, id_model="afn", use_mlm=False)
+    assert model.id_model.uses_batch_statistics
+    batch = collate(flip_tokenizer, features, n=16, seed=2)
+    calls = []
+    hook = model.id_model.register_forward_hook(lambda m, a, o: calls.append(a[0].shape[0]))
+    out = model(**batch)
+    hook.remove()
+    assert calls == [16, 16]  # two calls, one per view
+    # the clean representation is exactly the ID model's output on the clean rows alone
+    model.icl_head.eval()
+    with torch.no_grad():
+        torch.manual_seed(0)
+        v = model.id_model(batch["feature_ids"])
+        cat = model.id_model(torch.cat([batch["feature_ids"], batch["masked_feature_ids"]]))[:16]
+        assert not torch.allclose(v, cat)  # what one shared call would have given instead
+        z_tab = model.icl_head(torch.zeros(16, 32), v)[1]
+        torch.testing.assert_close(out.tab_embeds, z_tab)
+    # models without batch statistics keep the single call over [clean ; masked]
+    dcn = make_model(flip_tokenizer, tiny_text_config, use_mlm=False)
+    calls.clear()
+    hook = dcn.id_model.register_forward_hook(lambda m, a, o: calls.append(a[0].shape[0]))
+    dcn(**batch)
+    hook.remove()
+    assert calls == [32]
+
+
+@pytest.mark.parametrize("norm", ["layernorm", "l2", "layernorm+l2"])
+def test_contrastive_norm_options(flip_tokenizer, features, tiny_text_config, norm):
+    model = make_model(flip_tokenizer, tiny_text_config, contrastive_norm=norm, contrastive_tau=0.5).eval()
+    batch = collate(flip_tokenizer, features, n=12, seed=4)
+    with torch.no_grad():
+        out = model(**batch)
+        head = model.icl_head
+        w1 = model.text_model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
+        z = head.text_projection(w1[:, 0])
+        if norm != "l2":
+            z = head.text_norm(z)
+        if norm != "layernorm":
+            z = F.normalize(z, dim=-1)
+        torch.testing.assert_close(out.text_embeds, z, rtol=1e-5, atol=1e-5)
+        norms = out.text_embeds.norm(dim=-1)
+        if norm == "layernorm":  # LayerNorm output: |z|^2 = d (weights 1, biases 0 at init, variance >> eps)
+            torch.testing.assert_close(norms**2, torch.full_like(norms, 16.0), rtol=1e-3, atol=1e-3)
+        else:  # unit vectors: the logits are cosines / tau
+            torch.testing.assert_close(norms, torch.ones_like(norms))
+            assert (out.text_embeds @ out.tab_embeds.T / 0.5).abs().max() <= 1 / 0.5 + 1e-5
+    assert (head.text_norm is None) == (norm == "l2")
+    with pytest.raises(ValueError, match="contrastive_norm"):
+        FlipConfig(contrastive_norm="batchnorm")
+
+
+def test_mean_text_pooling_reaches_icl(flip_tokenizer, features, tiny_text_config):
+    model = make_model(flip_tokenizer, tiny_text_config, text_pooling="mean").eval()
+    batch = collate(flip_tokenizer, features, n=10, seed=5)
+    assert (batch["attention_mask"] == 0).any()
+    with torch.no_grad():
+        out = model(**batch)
+        w = model.text_model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
+        mean = torch.stack([w[r, : int(batch["attention_mask"][r].sum())].mean(0) for r in range(10)])
+        z = model.icl_head.text_norm(model.icl_head.text_projection(mean))
+        torch.testing.assert_close(out.text_embeds, z, rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="text_pooling"):
+        FlipConfig(text_pooling="max")

@@ -23,25 +23,6 @@ QUIET = ["--use_cpu", "True", "--disable_tqdm", "True", "--report_to", "none"]
 
 
 @pytest.fixture(scope="module")
-def tiny_plm(tmp_path_factory, text_tokenizer):
-    """A tiny random BERT saved as a local HF checkpoint, with the MiniLM tokenizer."""
-    from transformers import BertConfig, BertModel
-
-    path = tmp_path_factory.mktemp("tiny_plm")
-    config = BertConfig(
-        vocab_size=len(text_tokenizer),
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=128,
-    )
-    BertModel(config).save_pretrained(path)
-    text_tokenizer.save_pretrained(path)
-    return str(path)
-
-
-@pytest.fixture(scope="module")
 def table_csv(tmp_path_factory):
     path = tmp_path_factory.mktemp("table") / "clicks.csv"
     df = pd.DataFrame(make_table(1200, seed=3))
@@ -160,7 +141,7 @@ def test_run_finetune_each_mode(tmp_path, pretrained_dir, table_csv, mode):
         assert 0.0 < res["alpha"] < 1.0 and res["alpha"] != pytest.approx(0.5, abs=1e-6)
 
 
-def test_contrastive_negatives_span_both_processes():
+def test_contrastive_gradients_span_both_processes():
     """torchrun with 2 CPU processes (gloo): the gathered ICL loss AND its gradients equal the
     single-process global batch's, after DDP's averaging (unequal local batches included)."""
     env = dict(os.environ, OMP_NUM_THREADS="1")

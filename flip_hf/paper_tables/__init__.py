@@ -1,0 +1,100 @@
+"""The paper's tables as one runner (Table II, III and VII of paper Section V, plus this package's own
+studies): ``python benchmarks/paper_tables.py --table 2 --profile cpu``.
+
+Rows are (pretraining preset, finetuning mode) pairs (`definitions`), profiles fix the data and the
+budget (`profiles`), `runner` trains with selection on the validation split and `report` writes the
+Markdown, JSON and PNG results."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import shlex
+import sys
+import time
+from pathlib import Path
+
+from ..runs import device_description
+from .definitions import TABLE_TITLES, TABLES, Row
+from .profiles import PROFILES, FinetuneBudget, Profile
+from .report import summarise, write_report
+from .runner import pretrain_key, run_table
+
+
+def device_tag() -> str:
+    """A short device name for results files: ``cpu`` or the GPU's name (``nvidia-h200``)."""
+    import torch
+
+    if not torch.cuda.is_available():
+        return "cpu"
+    name = torch.cuda.get_device_name(0).lower().replace(" ", "-")
+    return "".join(c for c in name if c.isalnum() or c == "-")
+
+
+def _pretraining_summaries(work_dir: Path, results: list[dict]) -> dict[str, dict]:
+    out = {}
+    for r in results:
+        facts = r.get("pretrain")
+        if facts and facts["folder"] not in out:
+            path = work_dir / "pretrain" / facts["folder"] / "pretrain_results.json"
+            with open(path, encoding="utf-8") as fh:
+                out[facts["folder"]] = json.load(fh)
+    return out
+
+
+def main(argv: list[str] | None = None) -> dict:
+    """Run (or resume) one table and write its results files; returns their paths and the summary."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--table", required=True, choices=sorted(TABLES))
+    parser.add_argument("--profile", default="cpu", choices=sorted(PROFILES))
+    parser.add_argument("--rows", nargs="+", default=None, help="Only these rows (names as in the table).")
+    parser.add_argument("--work_dir", default="runs/paper_tables", help="Checkpoints and per-row results (resumable).")
+    parser.add_argument("--results_dir", default="benchmarks/results")
+    parser.add_argument("--plm", default=None, help="Local HF text encoder (default: the profile's).")
+    parser.add_argument("--data_dir", default=None, help="Raw data folder or zip (default: the profile's).")
+    parser.add_argument("--max_train_samples", type=int, default=None, help="Subsample train (smoke runs only).")
+    parser.add_argument("--num_text_layers", type=int, default=None)
+    parser.add_argument("--pretrain_epochs", type=float, default=None)
+    args = parser.parse_args(argv)
+    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO, stream=sys.stdout)
+    profile = PROFILES[args.profile]
+    changes = {
+        k: getattr(args, k)
+        for k in ("plm", "data_dir", "max_train_samples", "num_text_layers", "pretrain_epochs")
+        if getattr(args, k) is not None
+    }
+    profile = profile.replace(**changes)
+    work_dir = Path(args.work_dir)
+    start = time.perf_counter()
+    results = run_table(args.table, profile, work_dir, args.rows)
+    meta = {
+        "command": "python benchmarks/paper_tables.py " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:])),
+        "device_description": device_description(),
+        "device": device_tag(),
+        "wall_time_s": sum(r["wall_time_s"] for r in results),
+        "session_time_s": time.perf_counter() - start,
+        "profile_settings": {k: str(v) for k, v in vars(profile).items()},
+        "pretraining": _pretraining_summaries(work_dir, results),
+    }
+    paths = write_report(args.table, profile, results, args.results_dir, meta["device"], meta)
+    for e in summarise(args.table, results):
+        print(f"{e['row']:<32} AUC {e['auc']:.4f} ± {e['auc_sd']:.4f}  Logloss {e['logloss']:.4f}", flush=True)
+    print("results: " + ", ".join(paths.values()), flush=True)
+    return {"paths": paths, "results": results}
+
+
+__all__ = [
+    "FinetuneBudget",
+    "PROFILES",
+    "Profile",
+    "Row",
+    "TABLES",
+    "TABLE_TITLES",
+    "device_tag",
+    "main",
+    "pretrain_key",
+    "run_table",
+    "summarise",
+    "write_report",
+]

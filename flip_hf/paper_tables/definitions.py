@@ -1,0 +1,98 @@
+"""The rows of the paper's tables (Table II, III and VII) and of this package's own studies, as
+(pretraining variant, finetuning mode) pairs, with the paper's MovieLens-1M numbers beside them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Row:
+    """One table row: an optional pretraining run (a preset of `PRETRAINING_PRESETS` plus config
+    overrides) followed by a finetuning mode.
+
+    ``preset=None``: no pretraining; ``mode="id"`` is then the plain ID model ("N/A"), ``"joint"``
+    FLIP's joint finetuning from the plain encoders (Table VII's "w/o all").
+    ``paper``: the paper's (AUC, Logloss) on MovieLens-1M, where it reports the row.
+    """
+
+    name: str
+    mode: str
+    preset: str | None = None
+    id_model: str = "dcnv2"
+    pretrain_overrides: dict[str, Any] = field(default_factory=dict)
+    finetune_overrides: dict[str, Any] = field(default_factory=dict)
+    paper: tuple[float, float] | None = None
+
+    @property
+    def uses_text(self) -> bool:
+        return self.mode != "id"
+
+    @property
+    def slug(self) -> str:
+        keep = "".join(c if c.isalnum() or c in "-_." else "_" for c in self.name)
+        return keep.strip("_") or "row"
+
+
+def _table3() -> list[Row]:
+    paper = {  # Table III: (N/A, FLIP_ID, FLIP_PLM, FLIP)
+        "deepfm": ((0.8539, 0.3905), (0.8600, 0.3752), (0.8445, 0.4132), (0.8615, 0.3758)),
+        "autoint": ((0.8509, 0.4013), (0.8583, 0.3827), (0.8453, 0.4126), (0.8600, 0.3807)),
+        "dcnv2": ((0.8548, 0.3893), (0.8600, 0.3802), (0.8456, 0.4161), (0.8621, 0.3788)),
+    }
+    names = {"deepfm": "DeepFM", "autoint": "AutoInt", "dcnv2": "DCNv2"}
+    rows = []
+    for model, (na, fid, fplm, flip) in paper.items():
+        n = names[model]
+        rows += [
+            Row(f"{n} (N/A)", "id", None, model, paper=na),
+            Row(f"{n} FLIP_ID", "id", "flip", model, paper=fid),
+            Row(f"{n} FLIP_PLM", "plm", "flip", model, paper=fplm),
+            Row(f"{n} FLIP", "joint", "flip", model, paper=flip),
+        ]
+    return rows
+
+
+TABLES: dict[str, list[Row]] = {
+    "2": [  # Table II, MovieLens-1M column
+        Row("DCNv2", "id", paper=(0.8548, 0.3893)),
+        Row("CTRL", "id", "ctrl", paper=(0.8572, 0.3838)),
+        Row("PTab", "plm", "ptab", paper=(0.8426, 0.4195)),
+        Row("FLIP_ID", "id", "flip", paper=(0.8600, 0.3802)),
+        Row("FLIP_PLM", "plm", "flip", paper=(0.8456, 0.4161)),
+        Row("FLIP", "joint", "flip", paper=(0.8621, 0.3788)),
+    ],
+    "3": _table3(),
+    "7": [  # Table VII, MovieLens-1M column; every row finetunes jointly
+        Row("FLIP", "joint", "flip", paper=(0.8621, 0.3788)),
+        Row("w/o MLM", "joint", "no_mlm", paper=(0.8610, 0.3791)),
+        Row("w/o MTM", "joint", "no_mtm", paper=(0.8615, 0.3806)),
+        Row("w/o ICL", "joint", "no_icl", paper=(0.8618, 0.3790)),
+        Row("w/o MLM & MTM", "joint", "ctrl", paper=(0.8598, 0.3815)),
+        Row("w/o all", "joint", None, paper=(0.8593, 0.3810)),
+        Row("w/o field-level masking", "joint", "token_masking", paper=(0.8605, 0.3785)),
+        Row("w/o joint reconstruction", "joint", "no_joint_reconstruction", paper=(0.8618, 0.3820)),
+    ],
+    "icl_norm": [  # the ICL normalisation the paper leaves open, at the paper's tau
+        Row("DCNv2", "id"),
+        Row("FLIP_ID (layernorm)", "id", "flip", pretrain_overrides={"contrastive_norm": "layernorm"}),
+        Row("FLIP_ID (l2)", "id", "flip", pretrain_overrides={"contrastive_norm": "l2"}),
+        Row("FLIP_ID (layernorm+l2)", "id", "flip", pretrain_overrides={"contrastive_norm": "layernorm+l2"}),
+    ],
+    "pooling": [  # the PLM head on [CLS] (the paper) or on the token mean (sentence encoders)
+        Row("FLIP_PLM (cls)", "plm", "flip", finetune_overrides={"text_pooling": "cls"}),
+        Row("FLIP_PLM (mean)", "plm", "flip", finetune_overrides={"text_pooling": "mean"}),
+    ],
+}
+"""Named tables: "2", "3" and "7" are the paper's; the others are this package's own studies."""
+
+TABLE_TITLES = {
+    "2": "Table II: FLIP against ID-based, PLM-based and hybrid baselines",
+    "3": "Table III: FLIP with different ID models",
+    "7": "Table VII: ablation of the pretraining objectives",
+    "icl_norm": "ICL normalisation (the paper's 'normalization layer' after the projections)",
+    "pooling": "Text pooling of the PLM head",
+}
+
+__all__ = ["Row", "TABLES", "TABLE_TITLES"]

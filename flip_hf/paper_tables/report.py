@@ -1,0 +1,173 @@
+"""Results files of a table run: per-row mean and spread over seeds, paired differences against the
+row's plain ID model, the paper's numbers beside ours, pretraining facts, and a bar chart (PNG)."""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from .definitions import TABLE_TITLES, TABLES, Row
+from .profiles import Profile
+
+
+def _mean_sd(values: list[float]) -> tuple[float, float]:
+    return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
+
+
+def _baseline_of(row: Row, rows: list[Row]) -> Row | None:
+    """The plain ID model of the same ID model in the table (the paired comparison of an ID row)."""
+    if row.mode != "id" or row.preset is None:
+        return None
+    return next((r for r in rows if r.mode == "id" and r.preset is None and r.id_model == row.id_model), None)
+
+
+def summarise(table: str, results: list[dict]) -> list[dict[str, Any]]:
+    """One entry per row (in table order) with means, spreads, selections and paired differences."""
+    rows = [r for r in TABLES[table] if any(x["row"] == r.name for x in results)]
+    by_row = {r.name: sorted((x for x in results if x["row"] == r.name), key=lambda x: x["seed"]) for r in rows}
+    out = []
+    for row in rows:
+        runs = by_row[row.name]
+        auc, auc_sd = _mean_sd([x["auc"] for x in runs])
+        logloss, logloss_sd = _mean_sd([x["logloss"] for x in runs])
+        entry = {
+            "row": row.name,
+            "mode": row.mode,
+            "preset": row.preset,
+            "id_model": row.id_model,
+            "seeds": [x["seed"] for x in runs],
+            "auc": auc,
+            "auc_sd": auc_sd,
+            "logloss": logloss,
+            "logloss_sd": logloss_sd,
+            "validation_auc": statistics.fmean(x["validation_auc"] for x in runs),
+            "learning_rates": [x["learning_rate"] for x in runs],
+            "best_epochs": [x["best_epoch"] for x in runs],
+            "wall_time_s": sum(x["wall_time_s"] for x in runs),
+            "paper_auc": row.paper[0] if row.paper else None,
+            "paper_logloss": row.paper[1] if row.paper else None,
+        }
+        base = _baseline_of(row, rows)
+        if base is not None:
+            pairs = {x["seed"]: x for x in by_row[base.name]}
+            diffs = [x["auc"] - pairs[x["seed"]]["auc"] for x in runs if x["seed"] in pairs]
+            if diffs:
+                mean, sd = _mean_sd(diffs)
+                entry["paired_auc_difference"] = {"against": base.name, "mean": mean, "sd": sd, "per_seed": diffs}
+        out.append(entry)
+    return out
+
+
+def _commit() -> str:
+    try:
+        here = os.path.dirname(os.path.abspath(__file__))
+        return subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=here, capture_output=True, text=True, check=True
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def _fmt(value: float | None, sd: float | None = None, n: int = 1) -> str:
+    if value is None:
+        return "–"
+    return f"{value:.4f} ± {sd:.4f}" if sd is not None and n > 1 else f"{value:.4f}"
+
+
+def render_markdown(table: str, profile: Profile, summary: list[dict], meta: dict[str, Any]) -> str:
+    lines = [
+        f"# {TABLE_TITLES.get(table, table)} — {profile.dataset}, profile `{profile.name}`",
+        "",
+        f"Command: `{meta['command']}`  ",
+        f"Commit: {meta['commit']}; device: {meta['device']}; wall time {meta['wall_time_s'] / 60:.1f} min.",
+        "",
+        f"Profile: {profile.notes}",
+        "",
+        "Selection: every row's learning rate (and, by early stopping, its epoch) is chosen on the validation "
+        "split; the test split is read once per row and seed, at the end. Paper numbers are MovieLens-1M "
+        f"(the paper has no {profile.dataset} column){'' if profile.dataset != 'movielens-1m' else ' and comparable'}.",
+        "",
+        "| row | test AUC | test Logloss | validation AUC | seeds | selected lr | best epoch | paper AUC | "
+        "paper Logloss | time (min) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for e in summary:
+        n = len(e["seeds"])
+        lines.append(
+            f"| {e['row']} | {_fmt(e['auc'], e['auc_sd'], n)} | {_fmt(e['logloss'], e['logloss_sd'], n)} | "
+            f"{e['validation_auc']:.4f} | {n} | {', '.join(f'{lr:g}' for lr in e['learning_rates'])} | "
+            f"{', '.join('–' if b is None else f'{b:g}' for b in e['best_epochs'])} | {_fmt(e['paper_auc'])} | "
+            f"{_fmt(e['paper_logloss'])} | {e['wall_time_s'] / 60:.1f} |"
+        )
+    paired = [e for e in summary if "paired_auc_difference" in e]
+    if paired:
+        lines += ["", "Paired test-AUC differences (same finetuning seed), mean ± sd over seeds:", ""]
+        for e in paired:
+            d = e["paired_auc_difference"]
+            per_seed = ", ".join(f"{x:+.4f}" for x in d["per_seed"])
+            lines.append(f"- {e['row']} − {d['against']}: {d['mean']:+.4f} ± {d['sd']:.4f} (per seed: {per_seed})")
+    if meta.get("pretraining"):
+        lines += ["", "Pretraining runs:", "", "| run | preset | overrides | steps | time (min) | final losses |"]
+        lines.append("|---|---|---|---|---|---|")
+        for name, p in meta["pretraining"].items():
+            losses = ", ".join(f"{k} {v:.3f}" for k, v in (p.get("final_losses") or {}).items())
+            lines.append(
+                f"| {name} | {p.get('preset')} | {json.dumps(p.get('config_overrides') or {})} | "
+                f"{p.get('global_step')} | {(p.get('train_time_s') or 0) / 60:.1f} | {losses} |"
+            )
+    return "\n".join(lines) + "\n"
+
+
+def plot_auc(table: str, summary: list[dict], path: str | os.PathLike, title: str) -> str:
+    """A bar chart of test AUC per row (error bars: sd over seeds; diamonds: the paper's AUC)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = [e["row"] for e in summary]
+    fig, ax = plt.subplots(figsize=(max(5.0, 1.1 * len(names) + 1.5), 3.8), dpi=110)
+    xs = range(len(names))
+    ax.bar(xs, [e["auc"] for e in summary], yerr=[e["auc_sd"] for e in summary], color="#4C72B0", capsize=3)
+    paper = [(i, e["paper_auc"]) for i, e in enumerate(summary) if e["paper_auc"] is not None]
+    if paper:
+        ax.scatter([i for i, _ in paper], [v for _, v in paper], marker="D", color="#DD8452", zorder=3,
+                   label="paper (MovieLens-1M)")  # fmt: skip
+        ax.legend(loc="lower right", fontsize=8)
+    values = [e["auc"] for e in summary] + [v for _, v in paper]
+    low, high = min(values), max(values)
+    ax.set_ylim(low - 0.15 * (high - low + 0.01), high + 0.15 * (high - low + 0.01))
+    ax.set_xticks(list(xs))
+    ax.set_xticklabels(names, rotation=25, ha="right", fontsize=8)
+    ax.set_ylabel("test AUC")
+    ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return str(path)
+
+
+def write_report(
+    table: str, profile: Profile, results: list[dict], results_dir: str | os.PathLike, device: str, meta: dict
+) -> dict[str, str]:
+    """``table{N}_<dataset>_<profile>_<device>.{md,json,png}`` in ``results_dir``; returns the paths."""
+    results_dir = Path(results_dir)
+    results_dir.mkdir(parents=True, exist_ok=True)
+    stem = results_dir / f"table{table}_{profile.dataset}_{profile.name}_{device}"
+    summary = summarise(table, results)
+    meta = {"commit": _commit(), "device": device, **meta}
+    with open(f"{stem}.json", "w", encoding="utf-8") as fh:
+        payload = {"table": table, "profile": profile.name, "dataset": profile.dataset, "device": device, **meta}
+        json.dump({**payload, "summary": summary, "runs": results}, fh, indent=2, default=str)
+    with open(f"{stem}.md", "w", encoding="utf-8") as fh:
+        fh.write(render_markdown(table, profile, summary, meta))
+    title = f"{TABLE_TITLES.get(table, table)}\n{profile.dataset}, profile {profile.name}, {device}"
+    png = plot_auc(table, summary, f"{stem}.png", title)
+    return {"md": f"{stem}.md", "json": f"{stem}.json", "png": png}
+
+
+__all__ = ["plot_auc", "render_markdown", "summarise", "write_report"]

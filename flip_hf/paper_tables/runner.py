@@ -1,0 +1,284 @@
+"""Runs the rows of a table: each pretraining once (shared by every row and seed that needs it), then
+each row's finetuning with its learning rate and epoch count chosen on the validation split, and the
+test split read once per row and seed, at the end. Every result is written the moment it exists and
+a rerun skips what is done, so an interrupted run (a device call that times out) loses nothing."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+from transformers import EarlyStoppingCallback, TrainingArguments, set_seed
+
+from ..cli import DataArguments, FlipConfigArguments, ModelArguments, build_ctr_model, load_data, run_pretrain
+from ..collator import DataCollatorForCTR
+from ..configuration_flip import PRETRAINING_PRESETS, FlipConfig
+from ..metrics import compute_ctr_metrics
+from ..modeling_flip import FlipForCTR
+from ..runs import CTR_TRAINING_DEFAULTS, PRETRAIN_TRAINING_DEFAULTS, evaluate_ctr, launcher_defaults, train_ctr
+from ..tokenization_flip import FlipTabularTokenizer
+from ..trainer import FlipTrainer
+from .definitions import TABLES, Row
+from .profiles import FinetuneBudget, Profile
+
+logger = logging.getLogger("flip_hf.paper_tables")
+
+
+def _digest(payload: Any) -> str:
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:10]
+
+
+def _read_json(path: Path) -> dict | None:
+    if path.is_file():
+        with open(path, encoding="utf-8") as fh:
+            return json.load(fh)
+    return None
+
+
+def _write_json(path: Path, payload: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    with open(tmp, "w", encoding="utf-8") as fh:
+        json.dump(payload, fh, indent=2, sort_keys=True, default=float)
+    os.replace(tmp, path)  # a reader never sees half a file
+
+
+def data_arguments(profile: Profile) -> DataArguments:
+    return DataArguments(
+        dataset=profile.dataset,
+        data_dir=profile.data_dir,
+        data_files=profile.data_files,
+        time_column=profile.time_column,
+        label_threshold=profile.label_threshold,
+        validation_size=profile.validation_size,
+        max_train_samples=profile.max_train_samples,
+        max_seq_length=profile.max_seq_length,
+    )
+
+
+def _effective_config(overrides: dict[str, Any]) -> dict[str, Any]:
+    """Every `FlipConfig` hyperparameter with ``overrides`` applied: keys built on it change when a
+    default changes, so a cached run is never mistaken for a run under new defaults."""
+    return {name: overrides.get(name, getattr(FlipConfig, name, None)) for name in FlipConfig.__annotations__}
+
+
+def pretrain_key(row: Row, profile: Profile) -> str:
+    """Folder name of a row's pretraining run: the same run serves every row that needs it."""
+    config = _effective_config({**PRETRAINING_PRESETS[row.preset], **row.pretrain_overrides, "id_model": row.id_model})
+    what = {
+        "config": config,
+        "profile": profile.name,
+        "data": [profile.dataset, profile.data_files, profile.max_train_samples, profile.validation_size],
+        "text": profile.max_seq_length,
+        "plm": [profile.plm, profile.num_text_layers],
+        "budget": [profile.pretrain_epochs, profile.pretrain_batch_size, profile.pretrain_learning_rate],
+        "seed": profile.pretrain_seed,
+    }
+    return f"{row.id_model}-{row.preset}-{_digest(what)}"
+
+
+def row_key(row: Row, profile: Profile, seed: int) -> str:
+    """Name of a row's result file: rows of different tables that are the same run share it."""
+    budget = profile.text_finetune if row.uses_text else profile.id_finetune
+    config = _effective_config({**row.finetune_overrides, "mode": row.mode, "id_model": row.id_model})
+    what = [config, budget, seed, profile.eval_batch_size]
+    base = pretrain_key(row, profile) if row.preset else f"{row.id_model}-none-{_digest([profile.name, profile.plm])}"
+    return f"{base}--{row.mode}-seed{seed}-{_digest(what)}"
+
+
+def ensure_pretrained(row: Row, profile: Profile, work_dir: Path) -> tuple[Path, dict]:
+    """The row's pretraining folder and summary; runs (or resumes) the pretraining when missing."""
+    out = work_dir / "pretrain" / pretrain_key(row, profile)
+    summary = _read_json(out / "pretrain_results.json")
+    if summary is not None:
+        return out, summary
+    resume = _last_checkpoint(out)
+    logger.info("pretraining %s (%s)%s", row.preset, row.id_model, f", resuming {resume}" if resume else "")
+    args = TrainingArguments(
+        **{
+            **PRETRAIN_TRAINING_DEFAULTS,
+            **launcher_defaults(),
+            "output_dir": str(out),
+            "num_train_epochs": profile.pretrain_epochs,
+            "per_device_train_batch_size": profile.pretrain_batch_size,
+            "learning_rate": profile.pretrain_learning_rate,
+            "save_total_limit": 1,
+            "logging_steps": 0.02,  # 50 points of every loss curve, whatever the run's length
+            "seed": profile.pretrain_seed,
+            "bf16": profile.bf16,
+            "resume_from_checkpoint": resume,
+        }
+    )
+    overrides = {"id_model": row.id_model, **row.pretrain_overrides}
+    config_args = FlipConfigArguments(**{k: json.dumps(v) if isinstance(v, dict) else v for k, v in overrides.items()})
+    model_args = ModelArguments(plm=profile.plm, num_text_layers=profile.num_text_layers, preset=row.preset)
+    summary = run_pretrain(model_args, config_args, data_arguments(profile), args)
+    return out, summary
+
+
+def _last_checkpoint(folder: Path) -> str | None:
+    """The newest ``checkpoint-N`` folder of an interrupted run, or None."""
+    if not folder.is_dir():
+        return None
+    steps = [p for p in folder.iterdir() if p.name.startswith("checkpoint-") and p.name[11:].isdigit()]
+    return str(max(steps, key=lambda p: int(p.name[11:]))) if steps else None
+
+
+def _finetune_arguments(out: Path, profile: Profile, budget: FinetuneBudget, lr: float, seed: int, text: bool):
+    select = {
+        "eval_strategy": "epoch",
+        "save_strategy": "epoch",
+        "save_total_limit": 1,
+        "save_only_model": True,
+        "load_best_model_at_end": True,
+        "metric_for_best_model": "auc",
+        "greater_is_better": True,
+    }
+    return TrainingArguments(
+        **{
+            **CTR_TRAINING_DEFAULTS,
+            **launcher_defaults(),
+            **select,
+            "output_dir": str(out),
+            "learning_rate": lr,
+            "num_train_epochs": budget.max_epochs,
+            "per_device_train_batch_size": budget.batch_size,
+            "per_device_eval_batch_size": profile.eval_batch_size,
+            "seed": seed,
+            "bf16": profile.bf16,
+            "disable_tqdm": not text,
+            "logging_steps": 100,
+        }
+    )
+
+
+def finetune_row(row: Row, profile: Profile, seed: int, work_dir: Path, pretrained_dir: Path | None) -> dict:
+    """Select the learning rate (and, by early stopping, the epoch) on validation AUC; test once."""
+    budget = profile.text_finetune if row.uses_text else profile.id_finetune
+    data_args = data_arguments(profile)
+    ds = load_data(data_args)
+    run_dir = work_dir / "finetune" / row_key(row, profile, seed)
+    best_dir, grid, best = run_dir / "best", [], None
+    encoded = tokenizer = None
+    for lr in budget.learning_rates:
+        model_args = ModelArguments(
+            plm=profile.plm,
+            num_text_layers=profile.num_text_layers,
+            pretrained_dir=str(pretrained_dir) if pretrained_dir else None,
+            text_learning_rate=budget.text_learning_rate,
+        )
+        overrides = {"mode": row.mode, **row.finetune_overrides}
+        if pretrained_dir is None:
+            overrides["id_model"] = row.id_model
+        set_seed(seed)
+        model, tokenizer = build_ctr_model(model_args, overrides, ds, data_args)
+        out = run_dir / f"lr{lr:g}"
+        args = _finetune_arguments(out, profile, budget, lr, seed, row.uses_text)
+        callbacks = [EarlyStoppingCallback(early_stopping_patience=budget.patience)] if budget.max_epochs > 1 else []
+        trainer, encoded, facts = train_ctr(
+            model, tokenizer, ds, args, row.uses_text, budget.text_learning_rate, callbacks
+        )
+        trainer.remove_callback(EarlyStoppingCallback)  # it reads eval_* metrics only: done with training
+        val = evaluate_ctr(trainer, encoded, "validation")
+        grid.append({"learning_rate": lr, **{f"validation_{k}": v for k, v in val.items()}, **facts})
+        logger.info("%s seed %d lr %g: validation AUC %.4f", row.name, seed, lr, val["auc"])
+        if best is None or val["auc"] > best["validation_auc"]:
+            best = grid[-1]
+            trainer.save_model(str(best_dir))
+        del trainer, model
+        shutil.rmtree(out, ignore_errors=True)
+    test = _evaluate_saved(best_dir, tokenizer, encoded, profile, row.uses_text)
+    return {
+        "learning_rate": best["learning_rate"],
+        "text_learning_rate": budget.text_learning_rate if row.uses_text else None,
+        "best_epoch": best["best_checkpoint_epoch"],
+        "epochs_run": best["epochs_run"],
+        "validation_auc": best["validation_auc"],
+        "validation_logloss": best["validation_logloss"],
+        "auc": test["auc"],
+        "logloss": test["logloss"],
+        "grid": grid,
+        "train_samples": best["train_samples"],
+        "validation_samples": best["validation_samples"],
+        "test_samples": best["test_samples"],
+    }
+
+
+def _evaluate_saved(best_dir: Path, tokenizer: FlipTabularTokenizer, encoded, profile: Profile, text: bool) -> dict:
+    """The selected model, read back from its folder, on the test split (the only test read)."""
+    model = FlipForCTR.from_pretrained(str(best_dir))
+    args = TrainingArguments(
+        output_dir=str(best_dir / "eval"),
+        per_device_eval_batch_size=profile.eval_batch_size,
+        report_to="none",
+        bf16=profile.bf16,
+        disable_tqdm=True,
+        label_names=["labels"],
+        remove_unused_columns=False,
+        **launcher_defaults(),
+    )
+    trainer = FlipTrainer(
+        model=model,
+        args=args,
+        data_collator=DataCollatorForCTR(tokenizer, text=text),
+        compute_metrics=compute_ctr_metrics,
+    )
+    return evaluate_ctr(trainer, encoded, "test")
+
+
+def run_table(table: str, profile: Profile, work_dir: str | os.PathLike, rows: list[str] | None = None) -> list[dict]:
+    """Every (row, seed) result of ``table`` under ``profile``; finished ones are read back."""
+    if table not in TABLES:
+        raise ValueError(f"Unknown table {table!r}; tables: {', '.join(TABLES)}.")
+    selected = TABLES[table]
+    if rows:
+        unknown = [r for r in rows if r not in {row.name for row in selected}]
+        if unknown:
+            raise ValueError(f"Table {table} has no row(s) {unknown}; rows: {[row.name for row in selected]}.")
+        selected = [row for row in selected if row.name in rows]
+    work_dir = Path(work_dir)
+    results = []
+    for row in selected:
+        for seed in profile.text_seeds if row.uses_text else profile.id_seeds:
+            path = work_dir / "results" / f"{row_key(row, profile, seed)}.json"
+            result = _read_json(path)
+            if result is None:
+                start = time.perf_counter()
+                pretrained_dir, pretrain = (None, None)
+                if row.preset:
+                    pretrained_dir, pretrain = ensure_pretrained(row, profile, work_dir)
+                result = finetune_row(row, profile, seed, work_dir, pretrained_dir)
+                result.update(
+                    seed=seed,
+                    pretrain=_pretrain_facts(pretrained_dir, pretrain),
+                    wall_time_s=round(time.perf_counter() - start, 1),
+                )
+                _write_json(path, result)
+            # the row's own description: a cached run may have been made for an equivalent row of another table
+            result.update(
+                row=row.name,
+                mode=row.mode,
+                preset=row.preset,
+                id_model=row.id_model,
+                pretrain_overrides=row.pretrain_overrides,
+                finetune_overrides=row.finetune_overrides,
+            )
+            logger.info("%s seed %d: test AUC %.4f Logloss %.4f", row.name, seed, result["auc"], result["logloss"])
+            results.append(result)
+    return results
+
+
+def _pretrain_facts(folder: Path | None, summary: dict | None) -> dict | None:
+    if summary is None:
+        return None
+    keep = ("preset", "config_overrides", "train_samples", "epochs", "global_step", "train_time_s", "final_losses")
+    return {"folder": folder.name, **{k: summary.get(k) for k in keep}}
+
+
+__all__ = ["data_arguments", "ensure_pretrained", "finetune_row", "pretrain_key", "row_key", "run_table"]

@@ -1,0 +1,124 @@
+"""The tables runner end to end on a tiny encoder and a small generated table: every table runs, the
+learning rate is chosen on validation, the test split is read once per row and seed, a rerun skips
+finished rows, and the results files (Markdown, JSON, PNG) hold what was measured."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+from synthetic import make_table
+
+from flip_hf import paper_tables
+from flip_hf.paper_tables import PROFILES, TABLES, FinetuneBudget, run_table, write_report
+from flip_hf.paper_tables import runner as runner_module
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+@pytest.fixture(scope="module")
+def smoke_profile(tmp_path_factory, tiny_plm):
+    path = tmp_path_factory.mktemp("table") / "clicks.csv"
+    df = pd.DataFrame(make_table(500, seed=5))
+    df["ts"] = range(len(df))
+    df.to_csv(path, index=False)
+    return PROFILES["cpu"].replace(
+        name="smoke",
+        dataset="csv",
+        data_files=str(path),
+        time_column="ts",
+        plm=tiny_plm,
+        num_text_layers=None,
+        pretrain_batch_size=64,
+        pretrain_learning_rate=1e-3,
+        id_finetune=FinetuneBudget((1e-3, 5e-3), max_epochs=2, patience=1, batch_size=64),
+        text_finetune=FinetuneBudget((1e-3,), max_epochs=1, patience=1, batch_size=64, text_learning_rate=1e-4),
+        id_seeds=(1, 2),
+        text_seeds=(1,),
+        eval_batch_size=256,
+    )
+
+
+@pytest.fixture(scope="module")
+def work_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("work")
+
+
+def count_calls(monkeypatch, name):
+    calls = []
+    original = getattr(runner_module, name)
+
+    def wrapped(*args, **kwargs):
+        calls.append(args)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(runner_module, name, wrapped)
+    return calls
+
+
+def test_table_2_selects_on_validation_and_reads_test_once(smoke_profile, work_dir, monkeypatch, tmp_path):
+    evaluations = count_calls(monkeypatch, "evaluate_ctr")
+    results = run_table("2", smoke_profile, work_dir)
+    names = [r.name for r in TABLES["2"]]
+    assert list(dict.fromkeys(r["row"] for r in results)) == names
+    per_row = {n: [r for r in results if r["row"] == n] for n in names}
+    assert [len(per_row[n]) for n in names] == [2, 2, 1, 2, 1, 1]  # ID rows: 2 seeds; text rows: 1
+    for r in results:
+        lrs = [g["learning_rate"] for g in r["grid"]]
+        best = max(r["grid"], key=lambda g: g["validation_auc"])
+        assert r["learning_rate"] == best["learning_rate"] and r["validation_auc"] == best["validation_auc"]
+        assert lrs == ([1e-3] if r["mode"] != "id" else [1e-3, 5e-3])
+        assert r["test_samples"] == 50 and r["validation_samples"] == 45 and r["train_samples"] == 405
+    splits = [args[2] for args in evaluations]
+    grid_runs = sum(len(r["grid"]) for r in results)
+    assert splits.count("test") == len(results) and splits.count("validation") == grid_runs
+    # one pretraining per preset, shared by its rows; CTRL and PTab are their own presets
+    presets = {r["preset"]: r["pretrain"]["folder"] for r in results if r["preset"]}
+    assert set(presets) == {"ctrl", "ptab", "flip"} and len(set(presets.values())) == 3
+    ctrl = next(r for r in results if r["row"] == "CTRL")["pretrain"]
+    assert ctrl["config_overrides"] == {"use_mlm": False, "use_mtm": False, "id_model": "dcnv2"}
+    assert ctrl["final_losses"]["mlm_loss"] == 0 and ctrl["final_losses"]["icl_loss"] > 0
+
+    paths = write_report("2", smoke_profile, results, tmp_path, "cpu", {"command": "test", "wall_time_s": 1.0})
+    summary = json.loads(open(paths["json"]).read())["summary"]
+    flip_id = next(e for e in summary if e["row"] == "FLIP_ID")
+    diff = flip_id["paired_auc_difference"]
+    dcn = {r["seed"]: r["auc"] for r in per_row["DCNv2"]}
+    assert diff["against"] == "DCNv2" and diff["per_seed"] == [r["auc"] - dcn[r["seed"]] for r in per_row["FLIP_ID"]]
+    markdown = open(paths["md"]).read()
+    assert "| FLIP_ID |" in markdown and "0.8600" in markdown and "FLIP_ID − DCNv2" in markdown
+    assert open(paths["png"], "rb").read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_rerun_skips_finished_rows(smoke_profile, work_dir, monkeypatch):
+    trainings = count_calls(monkeypatch, "train_ctr")
+    pretrainings = count_calls(monkeypatch, "run_pretrain")
+    again = run_table("2", smoke_profile, work_dir, rows=["FLIP_ID", "DCNv2"])
+    assert trainings == [] and pretrainings == [] and len(again) == 4
+    with pytest.raises(ValueError, match="no row"):
+        run_table("2", smoke_profile, work_dir, rows=["FLIP++"])
+
+
+@pytest.mark.slow
+def test_tables_3_and_7_run_end_to_end(smoke_profile, work_dir):
+    three = run_table("3", smoke_profile.replace(id_seeds=(1,)), work_dir)
+    assert {r["id_model"] for r in three} == {"deepfm", "autoint", "dcnv2"} and len(three) == 12
+    seven = run_table("7", smoke_profile, work_dir)
+    assert [r["row"] for r in seven] == [r.name for r in TABLES["7"]]
+    without_all = next(r for r in seven if r["row"] == "w/o all")
+    assert without_all["preset"] is None and without_all["mode"] == "joint"
+    token = next(r for r in seven if r["row"] == "w/o field-level masking")
+    assert token["pretrain"]["config_overrides"]["text_masking"] == "token"
+
+
+def test_main_writes_named_results_files(smoke_profile, work_dir, tmp_path, monkeypatch):
+    argv = ["--table", "pooling", "--profile", "cpu", "--work_dir", str(work_dir), "--results_dir", str(tmp_path)]
+    monkeypatch.setitem(paper_tables.PROFILES, "cpu", smoke_profile)
+    out = paper_tables.main(argv)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "tablepooling_csv_smoke_cpu.json",
+        "tablepooling_csv_smoke_cpu.md",
+        "tablepooling_csv_smoke_cpu.png",
+    ]
+    assert {r["finetune_overrides"]["text_pooling"] for r in out["results"]} == {"cls", "mean"}
