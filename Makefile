@@ -23,6 +23,8 @@ demo: $(STAMP)
 
 ## The test suite (CPU, a few minutes).
 test: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 test-fast: $(STAMP)

@@ -3,7 +3,8 @@
 Variants, each measured in its own subprocess (so that each peak-memory figure is its own):
 
 * ``flip``          FlipForPretraining, all three objectives, MLM head on MASKED positions only
-                    (the package's implementation).
+                    and its vocabulary projection tied to the input embeddings (the defaults).
+* ``flip_untied``   the same with an untied MLM decoder (``tie_mlm_decoder=False``).
 * ``flip_all_pos``  the same step, but the MLM head projects EVERY position to the vocabulary and
                     then selects the masked ones (what a `BertForMaskedLM`-style head does).
 * ``plain``         the text encoder alone, forward + backward + AdamW over the 2B rows FLIP
@@ -12,7 +13,7 @@ Variants, each measured in its own subprocess (so that each peak-memory figure i
                     (mean square of the [CLS] states), so this is the encoder's own cost.
 * ``plain_2x``      the same two views as TWO encoder calls of B rows each (one backward).
 
-Ratios reported: flip / plain (target <= 1.25) and flip_all_pos / flip.
+Ratios reported: flip / plain (target <= 1.25), flip_untied / flip and flip_all_pos / flip.
 
 Data: real MovieLens prompts (train rows of ``--dataset``; the embedded MovieLens-100K by default),
 tokenizer fitted on the train split, FLIP's field-level masking collator; every step gets a new
@@ -23,6 +24,7 @@ CPU (default):  python benchmarks/pretrain_speed.py --warmup 3 --steps 5
                 process make every op many times slower and the timings meaningless)
 GPU:            python benchmarks/pretrain_speed.py --device cuda --bf16 --batch_size 1024 \\
                     --dataset movielens-1m --data_dir /path/to/ml-1m
+                (on the device machine the project is on PYTHONPATH: see benchmarks/device_tables.sh)
 
 Writes ``benchmarks/results/pretrain_speed_<device>.json`` and prints a table.
 """
@@ -30,7 +32,6 @@ Writes ``benchmarks/results/pretrain_speed_<device>.json`` and prints a table.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
 import platform
@@ -41,10 +42,7 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-if importlib.util.find_spec("flip_hf") is None:  # a checkout without the package installed (GPU machine)
-    sys.path.insert(0, str(HERE.parent))
-    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(HERE.parent), os.environ.get("PYTHONPATH")]))
-VARIANTS = ("plain", "plain_2x", "flip", "flip_all_pos")
+VARIANTS = ("plain", "plain_2x", "flip", "flip_untied", "flip_all_pos")
 
 
 # ------------------------------------------------------------------------------------- memory
@@ -106,10 +104,15 @@ class RSSSampler:
 def build_batches(args):
     """The tokenizer and ``warmup + steps`` collated pretraining batches of real prompts."""
     import numpy as np
-    import torch
     from transformers import AutoTokenizer
 
-    from flip_hf import DataCollatorForFlipPretraining, FlipTabularTokenizer, default_plm_path, load_ctr_dataset
+    from flip_hf import (
+        DataCollatorForFlipPretraining,
+        FlipConfig,
+        FlipTabularTokenizer,
+        default_plm_path,
+        load_ctr_dataset,
+    )
 
     ds = load_ctr_dataset(args.dataset, data_dir=args.data_dir)
     train = ds["train"]
@@ -122,34 +125,35 @@ def build_batches(args):
     enc = tok(rows, text=True)
     keys = ("feature_ids", "input_ids", "attention_mask", "token_field_ids")
     features = [{k: enc[k][i] for k in keys} for i in range(n)]
-    collator = DataCollatorForFlipPretraining(
-        tok, generator=torch.Generator().manual_seed(args.seed), pad_to_multiple_of=args.pad_to_multiple_of
+    collator = DataCollatorForFlipPretraining.from_config(
+        tok, FlipConfig(), seed=args.seed, pad_to_multiple_of=args.pad_to_multiple_of
     )
     batches = [collator(features[i : i + args.batch_size]) for i in range(0, n, args.batch_size)]
     return tok, batches
 
 
 def make_all_positions_head(head, text_config):
-    """A copy of ``head`` (a MaskedLanguageHead, same weights) that projects ALL positions to the
+    """A copy of ``head`` (a MaskedLanguageHead, same weights, tied) that projects ALL positions to the
     vocabulary and then selects the masked ones."""
     import torch
     import torch.nn.functional as F
 
-    from flip_hf.pretraining_heads import MaskedLanguageHead, _per_row_mean
+    from flip_hf.pretraining_heads import MaskedLanguageHead, mean_of_row_means
 
     class AllPositionsLanguageHead(MaskedLanguageHead):
-        def forward(self, w_hat, v, labels):
+        def forward(self, w_hat, v, labels, input_embeddings=None):
             b, length, _ = w_hat.shape
             states = w_hat
             if self.d_tab:
                 states = torch.cat([states, v[:, None, :].to(states.dtype).expand(b, length, -1)], dim=-1)
-            logits = self.decoder(self.norm(self.act(self.dense(states))))  # (B, L, V): every position
+            hidden = self.norm(self.act(self.dense(states)))
+            logits = F.linear(hidden, input_embeddings.to(hidden.dtype), self.bias)  # (B, L, V): every position
             rows, cols = (labels != -100).nonzero(as_tuple=True)
             token_loss = F.cross_entropy(logits[rows, cols].float(), labels[rows, cols], reduction="none")
-            return _per_row_mean(token_loss, rows, b)
+            return mean_of_row_means(token_loss, rows, b)
 
     d_text = head.dense.out_features
-    new = AllPositionsLanguageHead(d_text, head.d_tab, text_config)
+    new = AllPositionsLanguageHead(d_text, head.d_tab, text_config, tied=True)
     new.load_state_dict(head.state_dict())
     return new
 
@@ -164,12 +168,19 @@ def worker(args) -> dict:
     tok, batches = build_batches(args)
 
     from flip_hf import FlipForPretraining, default_plm_path
-    from flip_hf.modeling_flip import _load_text_encoder
+    from flip_hf.plm import load_text_encoder
 
     plm_path = args.plm_path or default_plm_path()
     variant = args.worker
     if variant.startswith("flip"):
-        model = FlipForPretraining.from_text_pretrained(plm_path, tokenizer=tok, id_model=args.id_model)
+        tied = variant != "flip_untied"
+        model = FlipForPretraining.from_text_pretrained(
+            plm_path, tokenizer=tok, id_model=args.id_model, tie_mlm_decoder=tied
+        )
+        if args.num_text_layers:
+            from flip_hf.modeling_flip import truncate_text_layers
+
+            truncate_text_layers(model, args.num_text_layers)
         if variant == "flip_all_pos":
             masked_head = model.mlm_head
             model.mlm_head = make_all_positions_head(masked_head, model.text_model.config)
@@ -177,10 +188,16 @@ def worker(args) -> dict:
                 b = batches[0]
                 w_hat = torch.randn(*b["input_ids"].shape, model.text_model.config.hidden_size)
                 v = torch.randn(b["input_ids"].shape[0], model.id_model.output_dim)
-                a, c = masked_head(w_hat, v, b["mlm_labels"]), model.mlm_head(w_hat, v, b["mlm_labels"])
+                emb = model.text_model.get_input_embeddings().weight
+                a = masked_head(w_hat, v, b["mlm_labels"], emb)
+                c = model.mlm_head(w_hat, v, b["mlm_labels"], emb)
                 assert torch.allclose(a, c, rtol=1e-4, atol=1e-4), (float(a), float(c))
     else:
-        model = _load_text_encoder(plm_path)
+        model = load_text_encoder(plm_path)
+        if args.num_text_layers:
+            from flip_hf.plm import truncate_layers
+
+            truncate_layers(model, args.num_text_layers)
     model.to(device).train()
     opt = torch.optim.AdamW(model.parameters(), lr=5e-5)
     params = sum(p.numel() for p in model.parameters())
@@ -258,6 +275,7 @@ def parse_args(argv=None):
     p.add_argument("--plm_path", default=None, help="text encoder folder (default: the packaged MiniLM)")
     p.add_argument("--id_model", default="dcnv2")
     p.add_argument("--max_seq_length", type=int, default=None)
+    p.add_argument("--num_text_layers", type=int, default=None, help="keep the first N text layers")
     p.add_argument("--pad_to_multiple_of", type=int, default=None)
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--steps", type=int, default=5)
@@ -310,6 +328,9 @@ def main(argv=None):
         ratios["flip_over_plain_time"] = results["flip"]["step_s_mean"] / results["plain"]["step_s_mean"]
     if "flip" in results and "plain_2x" in results:
         ratios["flip_over_plain_2x_time"] = results["flip"]["step_s_mean"] / results["plain_2x"]["step_s_mean"]
+    if "flip" in results and "flip_untied" in results:
+        ratios["untied_over_tied_time"] = results["flip_untied"]["step_s_mean"] / results["flip"]["step_s_mean"]
+        ratios["untied_minus_tied_params"] = results["flip_untied"]["params"] - results["flip"]["params"]
     if "flip" in results and "flip_all_pos" in results:
         ratios["all_positions_over_masked_time"] = (
             results["flip_all_pos"]["step_s_mean"] / results["flip"]["step_s_mean"]
@@ -330,8 +351,8 @@ def main(argv=None):
         "results": results,
         "ratios": {k: round(v, 3) for k, v in ratios.items()},
         "target": "flip_over_plain_time <= 1.25",
-        "plain_definition": "plain = ONE encoder forward+backward+AdamW over 2B rows (clean + masked prompts concatenated, "
-        "as FlipForPretraining encodes them); plain_2x = the two views as two calls of B rows",
+        "plain_definition": "plain = ONE encoder forward+backward+AdamW over 2B rows (clean + masked prompts "
+        "concatenated, as FlipForPretraining encodes them); plain_2x = the two views as two calls of B rows",
     }
     os.makedirs(args.output_dir, exist_ok=True)
     path = os.path.join(args.output_dir, f"pretrain_speed_{args.device}.json")
@@ -346,12 +367,11 @@ def main(argv=None):
     print(
         f"load before: {load_before.get('loadavg_1_5_15')}  after: {report['machine_load_after'].get('loadavg_1_5_15')}"
     )
-    print(f"| variant | samples/s | step (s) | peak mem (MiB, {mem_key}) | padded len |")
-    print("|---|---|---|---|---|")
+    print(f"| variant | samples/s | step (s) | peak mem (MiB, {mem_key}) | parameters | padded len |")
+    print("|---|---|---|---|---|---|")
     for v, r in results.items():
-        print(
-            f"| {v} | {r['samples_per_s']:.1f} | {r['step_s_mean']:.3f} | {r[mem_key]:.0f} | {r['padded_length_mean']:.1f} |"
-        )
+        row = [f"{r['samples_per_s']:.1f}", f"{r['step_s_mean']:.3f}", f"{r[mem_key]:.0f}", f"{r['params']:,}"]
+        print(f"| {v} | " + " | ".join(row) + f" | {r['padded_length_mean']:.1f} |")
     for k, v in report["ratios"].items():
         print(f"{k}: {v:.3f}")
     print(f"written: {path}")

@@ -275,6 +275,7 @@ def run_finetune(model_args: ModelArguments, config_args, data_args: DataArgumen
         hyper = {
             k: results[k] for k in ("epochs", "learning_rate", "text_learning_rate", "batch_size", "train_samples")
         }
+        hyper.update({k: getattr(model.config, k) for k in ("text_pooling", "contrastive_norm", "contrastive_tau")})
         card = build_model_card(
             model.config, results, data_args.dataset, hyper, pretrained_from=model_args.pretrained_dir
         )

@@ -30,12 +30,15 @@ PRETRAINING_PRESETS: dict[str, dict[str, Any]] = {
     "no_icl": {"use_icl": False},
     "token_masking": {"text_masking": "token"},
     "no_joint_reconstruction": {"joint_reconstruction": False},
+    "mlm_only": {"use_mtm": False, "use_icl": False},
+    "mtm_only": {"use_mlm": False, "use_icl": False},
 }
 """Named pretraining variants as `FlipConfig` overrides: FLIP itself; the baselines of paper
 Table II built from its parts — CTRL (instance-level contrastive alignment only; the ID model
 serves) and PTab (masked language modelling on the rows' text only; the PLM serves); and the
 ablations of Table VII (w/o MLM, w/o MTM, w/o ICL, w/o field-level masking, w/o joint
-reconstruction; "w/o MLM & MTM" is ``ctrl``)."""
+reconstruction; "w/o MLM & MTM" is ``ctrl``); and each reconstruction objective alone (``mlm_only``,
+``mtm_only``, with joint reconstruction) for the objective-by-objective study."""
 
 
 class FlipConfig(PretrainedConfig):

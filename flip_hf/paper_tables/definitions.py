@@ -80,6 +80,16 @@ TABLES: dict[str, list[Row]] = {
         Row("FLIP_ID (l2)", "id", "flip", pretrain_overrides={"contrastive_norm": "l2"}),
         Row("FLIP_ID (layernorm+l2)", "id", "flip", pretrain_overrides={"contrastive_norm": "layernorm+l2"}),
     ],
+    "objectives": [  # which pretraining objective helps the ID model (FLIP_ID), alone and in pairs
+        Row("DCNv2", "id"),
+        Row("FLIP_ID (MLM+MTM+ICL)", "id", "flip"),
+        Row("FLIP_ID (MLM)", "id", "mlm_only"),
+        Row("FLIP_ID (MTM)", "id", "mtm_only"),
+        Row("FLIP_ID (ICL)", "id", "ctrl"),
+        Row("FLIP_ID (MLM+MTM)", "id", "no_icl"),
+        Row("FLIP_ID (MLM+ICL)", "id", "no_mtm"),
+        Row("FLIP_ID (MTM+ICL)", "id", "no_mlm"),
+    ],
     "pooling": [  # the PLM head on [CLS] (the paper) or on the token mean (sentence encoders)
         Row("FLIP_PLM (cls)", "plm", "flip", finetune_overrides={"text_pooling": "cls"}),
         Row("FLIP_PLM (mean)", "plm", "flip", finetune_overrides={"text_pooling": "mean"}),
@@ -93,6 +103,7 @@ TABLE_TITLES = {
     "7": "Table VII: ablation of the pretraining objectives",
     "icl_norm": "ICL normalisation (the paper's 'normalization layer' after the projections)",
     "pooling": "Text pooling of the PLM head",
+    "objectives": "FLIP_ID after each pretraining objective alone and in pairs",
 }
 
 __all__ = ["Row", "TABLES", "TABLE_TITLES"]
