@@ -285,6 +285,12 @@ class FlipTabularTokenizer(PushToHubMixin):
         _, texts = self._row_texts(self._check_columns(rows_to_columns([dict(row)])))
         return self.prompt_encoder.prompt([column[0] for column in texts])
 
+    def value_texts(self, rows: Any) -> list[list[str]]:
+        """Per row, the text of each field's value as the text view writes it (missing values, and
+        under ``unseen_text="unknown"`` unseen ones, read "unknown"); for other prompt formats."""
+        _, texts = self._row_texts(self._check_columns(rows_to_columns(rows)))
+        return [list(row) for row in zip(*texts)]
+
     def _row_texts(self, columns: Mapping[str, Sequence[Any]]) -> tuple[list[list[int]], list[list[str]]]:
         """Per field (columns, not rows): the feature ids and the value texts of the text view."""
         ids, texts, keep = [], [], self.unseen_text == "value"  # keep the raw text of unseen values
