@@ -150,6 +150,8 @@ def train_once(run_ctr, args, model: str, lr: float, out_dir: Path, data_argv: l
         "true",
         "--logging_steps",
         str(args.logging_steps),
+        "--overwrite_output_dir",
+        "true",
     ]
     per_epoch = args.epochs > 1 and not args.no_per_epoch_eval
     if per_epoch:  # an evaluation after every epoch, read back from trainer_state.json

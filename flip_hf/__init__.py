@@ -2,9 +2,11 @@
 
 __version__ = "0.1.0"
 
+from .baselines import CTRBertConfig, CTRBertForCTR, P5Config, P5ForCTR, build_baseline
+from .baselines import register_auto_classes as register_baseline_auto_classes
 from .collator import DataCollatorForCTR, DataCollatorForFlipPretraining
 from .configuration_flip import FlipConfig
-from .data import field_names_of, list_datasets, load_ctr_dataset
+from .data import field_names_of, field_sides, list_datasets, load_ctr_dataset
 from .id_models import build_id_model, list_id_models
 from .metrics import compute_ctr_metrics, ctr_metrics
 from .modeling_flip import (
@@ -19,6 +21,7 @@ from .plm import default_plm_path
 from .tokenization_flip import FlipTabularTokenizer
 
 register_auto_classes()
+register_baseline_auto_classes()
 
 __all__ = [
     "FlipConfig",
@@ -28,11 +31,17 @@ __all__ = [
     "FlipCTROutput",
     "FlipPretrainingOutput",
     "FlipTabularTokenizer",
+    "CTRBertConfig",
+    "CTRBertForCTR",
+    "P5Config",
+    "P5ForCTR",
+    "build_baseline",
     "DataCollatorForCTR",
     "DataCollatorForFlipPretraining",
     "load_ctr_dataset",
     "list_datasets",
     "field_names_of",
+    "field_sides",
     "build_id_model",
     "list_id_models",
     "compute_ctr_metrics",

@@ -12,6 +12,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import os
+import shutil
 import sys
 import time
 import types
@@ -24,7 +26,7 @@ from .collator import DataCollatorForFlipPretraining
 from .configuration_flip import PRETRAINING_PRESETS, FlipConfig
 from .data import load_ctr_dataset
 from .hub import add_auto_map, build_model_card, save_model_card
-from .modeling_flip import FlipForCTR, FlipForPretraining, truncate_text_layers
+from .modeling_flip import WEIGHTS_FILE, FlipForCTR, FlipForPretraining, truncate_text_layers
 from .runs import (
     CTR_TRAINING_DEFAULTS,
     PRETRAIN_TRAINING_DEFAULTS,
@@ -34,7 +36,7 @@ from .runs import (
     write_results,
 )
 from .tokenization_flip import FlipTabularTokenizer
-from .trainer import FlipPretrainingTrainer
+from .trainer import FlipPretrainingTrainer, checkpoint_folders
 
 logger = logging.getLogger("flip_hf")
 
@@ -91,6 +93,57 @@ class ModelArguments:
     )
 
 
+@dataclass
+class FlipTrainingArguments(TrainingArguments):
+    """`TrainingArguments` plus ``overwrite_output_dir`` (which transformers 5 dropped): a script refuses
+    an ``output_dir`` that holds a finished or an interrupted run unless it is given (or the run resumes)."""
+
+    overwrite_output_dir: bool = field(
+        default=False,
+        metadata={
+            "help": "Replace the run in --output_dir (its results files and checkpoint-N folders are removed); "
+            "without it a script refuses a folder holding a finished run or checkpoints. "
+            "To continue an interrupted run instead: --resume_from_checkpoint last."
+        },
+    )
+
+
+FINISHED_RUN_FILES = ("results.json", "pretrain_results.json", WEIGHTS_FILE)
+"""Files whose presence in ``output_dir`` marks a finished run."""
+
+
+def check_output_dir(training_args: TrainingArguments) -> None:
+    """Refuse (FileExistsError) an ``output_dir`` that holds a finished run (`FINISHED_RUN_FILES`) or
+    an interrupted run's ``checkpoint-N`` folders, unless the run resumes (``resume_from_checkpoint``)
+    or ``overwrite_output_dir`` is set; then the old results files and checkpoints are removed, so
+    that ``--resume_from_checkpoint last`` can never pick up the replaced run's."""
+    out = training_args.output_dir
+    if training_args.resume_from_checkpoint or not out or not os.path.isdir(out):
+        return
+    finished = [name for name in FINISHED_RUN_FILES if os.path.isfile(os.path.join(out, name))]
+    checkpoints = checkpoint_folders(out)
+    if not finished and not checkpoints:
+        return
+    if getattr(training_args, "overwrite_output_dir", False):
+        if training_args.should_save:
+            for name in ("results.json", "pretrain_results.json"):
+                if name in finished:
+                    os.remove(os.path.join(out, name))
+            for folder in checkpoints:
+                shutil.rmtree(folder)
+            logger.info("--overwrite_output_dir: replacing the run in %s", out)
+        return
+    what = (
+        f"a finished run ({', '.join(finished)})"
+        if finished
+        else f"an interrupted run's checkpoints ({', '.join(os.path.basename(c) for c in checkpoints)})"
+    )
+    raise FileExistsError(
+        f"--output_dir {out} already holds {what}. Pass --overwrite_output_dir True to replace it, "
+        "--resume_from_checkpoint last to continue it, or choose another folder."
+    )
+
+
 def _flag_type(hint: Any) -> Any:
     """The optional CLI type of a `FlipConfig` field (dicts are read as JSON strings)."""
     if get_origin(hint) in (Union, types.UnionType):
@@ -131,11 +184,13 @@ def config_overrides(args: Any, preset: str = "flip") -> dict[str, Any]:
 
 
 def parse_args(defaults: dict[str, Any], argv: list[str] | None = None):
-    """(model, config, data, training) arguments with ``defaults``; sets up logging and the seed."""
-    parser = HfArgumentParser((ModelArguments, FlipConfigArguments, DataArguments, TrainingArguments))
+    """(model, config, data, training) arguments with ``defaults``; sets up logging and the seed, and
+    checks the output folder (`check_output_dir`)."""
+    parser = HfArgumentParser((ModelArguments, FlipConfigArguments, DataArguments, FlipTrainingArguments))
     parser.set_defaults(**defaults, **launcher_defaults())
     parsed = parser.parse_args_into_dataclasses(args=argv)
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO, stream=sys.stdout)
+    check_output_dir(parsed[-1])
     set_seed(parsed[-1].seed)
     return parsed
 
@@ -230,7 +285,9 @@ def build_ctr_model(model_args: ModelArguments, overrides: dict[str, Any], ds, d
         missing = [f for f in tokenizer.field_names if f not in ds["train"].column_names]
         if missing:
             raise ValueError(f"The pretrained tokenizer expects fields {missing} that the data set lacks.")
-        return FlipForCTR.from_pretrained(model_args.pretrained_dir, **overrides), tokenizer
+        model = FlipForCTR.from_pretrained(model_args.pretrained_dir, **overrides)
+        model.check_tokenizer(tokenizer)
+        return model, tokenizer
     tokenizer = fit_tokenizer(ds, data_args, text_tokenizer=model_args.plm)
     if overrides.get("mode", FlipConfig.mode) == "id":
         return FlipForCTR(FlipConfig.from_tokenizer(tokenizer, **overrides)), tokenizer
@@ -309,9 +366,12 @@ def ctr_main(argv: list[str] | None = None) -> dict[str, Any]:
 
 __all__ = [
     "DataArguments",
+    "FINISHED_RUN_FILES",
     "FlipConfigArguments",
+    "FlipTrainingArguments",
     "ModelArguments",
     "build_ctr_model",
+    "check_output_dir",
     "config_overrides",
     "ctr_main",
     "finetune_main",

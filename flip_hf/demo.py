@@ -44,6 +44,7 @@ PROFILES = {
 
 def _common(args, profile) -> list[str]:
     out = ["--dataset", args.dataset, "--seed", str(args.seed), "--report_to", "none", "--disable_tqdm", "False"]
+    out += ["--overwrite_output_dir", "True"]  # a rerun of the demo replaces its own outputs
     if args.data_dir:
         out += ["--data_dir", args.data_dir]
     if profile["train_samples"]:
@@ -98,6 +99,8 @@ def main(argv=None):
     )
     parser.add_argument("--bf16", action="store_true", help="bf16 mixed precision (GPU).")
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--figure_rows", type=int, default=1000, help="Held-out rows behind the figures.")
+    parser.add_argument("--no_figures", action="store_true", help="Skip the spectra, heat map and curves.")
     args = parser.parse_args(argv)
 
     profile = json.loads(json.dumps(PROFILES[args.profile]))
@@ -178,8 +181,25 @@ def main(argv=None):
             indent=2,
             default=str,
         )
+    if not args.no_figures:
+        figures = demo_figures(args, pre_dir, {r["model"]: r["checkpoint"] for r in rows})
+        print("figures:\n  " + "\n  ".join(figures), flush=True)
     print(f"results and checkpoints in {os.path.abspath(args.output_dir)}", flush=True)
     return rows
+
+
+def demo_figures(args, pre_dir: str, checkpoints: dict[str, str]) -> list[str]:
+    """Spectra of plain DCNv2, FLIP_ID and the text side, the field-correspondence heat map of the
+    pretrained model and the loss curves (paper Fig. 2/8 and 9), as PNGs in ``output_dir/figures``."""
+    from .analysis_report import analyze, held_out_rows
+
+    plain = next(name for name in checkpoints if name.endswith("(no pretraining)"))
+    chosen = {plain: checkpoints[plain], "FLIP_ID": checkpoints["FLIP_ID"], "FLIP pretraining": pre_dir}
+    rows = held_out_rows(args.dataset, args.data_dir, args.figure_rows)
+    summary = analyze(chosen, rows, os.path.join(args.output_dir, "figures"), heatmap_rows=min(100, args.figure_rows))
+    for name, facts in summary["checkpoints"].items():
+        print(f"{name}: " + ", ".join(f"{k} {v:.3f}" for k, v in facts.items() if isinstance(v, float)), flush=True)
+    return list(summary["figures"].values())
 
 
 __all__ = ["PROFILES", "main"]

@@ -8,6 +8,9 @@ from typing import Any
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
+from .modeling_flip import WEIGHTS_FILE, WEIGHTS_INDEX_FILE
+from .tokenization_flip import FEATURE_VOCAB_FILE
+
 MODEL_CARD_TEMPLATE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "model_card_template.md")
 MODE_NAMES = {"joint": "FLIP", "id": "FLIP_ID", "plm": "FLIP_PLM"}
 
@@ -101,22 +104,61 @@ def add_auto_map(folder: str) -> None:
         json.dump(config, fh, indent=2, sort_keys=True)
 
 
+HUB_FILES = (
+    "README.md",
+    "config.json",
+    WEIGHTS_FILE,
+    WEIGHTS_INDEX_FILE,
+    FEATURE_VOCAB_FILE,
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "added_tokens.json",
+    "vocab.txt",
+    "vocab.json",
+    "merges.txt",
+    "spiece.model",
+    "sentencepiece.bpe.model",
+    "tokenizer.model",
+    *_REMOTE_CODE_STUBS,
+)
+"""The files a push uploads: the model card, config, weights, the tokenizer's files and the
+remote-code stubs. Everything else in the folder (results and training-argument files, logs,
+checkpoints, optimizer/scheduler/RNG states, data, caches, credentials) stays local."""
+
+
 def upload_folder_contents(folder: str) -> list[str]:
-    """The files ``push_to_hub`` would send for a checkpoint folder (no Trainer state, no pickles)."""
+    """The files ``push_to_hub`` sends from ``folder``: those of `HUB_FILES` (plus the weight shards
+    its index names) that are regular files, not links."""
+    names = list(HUB_FILES)
+    index = os.path.join(folder, WEIGHTS_INDEX_FILE)
+    if os.path.isfile(index):
+        with open(index, encoding="utf-8") as fh:
+            names += sorted(set(json.load(fh)["weight_map"].values()))
     keep = []
-    for name in sorted(os.listdir(folder)):
+    for name in sorted(set(names)):
         path = os.path.join(folder, name)
-        if os.path.isfile(path) and not name.endswith((".bin", ".pt", ".pth", ".pkl")):
+        if os.path.basename(name) == name and os.path.isfile(path) and not os.path.islink(path):
             keep.append(name)
     return keep
 
 
-def push_checkpoint_to_hub(folder: str, repo_id: str, private: bool = True, token: str | None = None, **kwargs) -> str:
-    """Upload a finetuned checkpoint folder (model + tokenizer + card) to the Hub; returns the commit URL."""
+def create_hub_repo(repo_id: str, private: bool | None = True, token: str | None = None) -> str:
+    """Create ``repo_id`` on the Hub if it does not exist (private unless ``private=False``); returns its id."""
     from huggingface_hub import HfApi
 
-    api = HfApi(token=token)
-    api.create_repo(repo_id, private=private, exist_ok=True)
+    url = HfApi(token=token).create_repo(repo_id, private=True if private is None else private, exist_ok=True)
+    return getattr(url, "repo_id", None) or repo_id
+
+
+def push_checkpoint_to_hub(folder: str, repo_id: str, private: bool = True, token: str | None = None, **kwargs) -> str:
+    """Upload a checkpoint folder's model, tokenizer, card and config files (`upload_folder_contents`)
+    to the Hub; returns the commit URL. Other keyword arguments go to `HfApi.upload_folder`."""
+    from huggingface_hub import HfApi
+
     allow = upload_folder_contents(folder)
-    info = api.upload_folder(folder_path=folder, repo_id=repo_id, allow_patterns=allow, **kwargs)
+    if not any(name.endswith(".safetensors") for name in allow):
+        raise ValueError(f"{folder} holds no model weights ({WEIGHTS_FILE}) to upload.")
+    repo_id = create_hub_repo(repo_id, private=private, token=token)
+    info = HfApi(token=token).upload_folder(folder_path=folder, repo_id=repo_id, allow_patterns=allow, **kwargs)
     return str(info)

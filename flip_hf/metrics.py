@@ -27,6 +27,13 @@ def ctr_metrics(labels, probabilities, eps: float = 1e-7) -> dict[str, float]:
     return {"auc": auc, "logloss": float(log_loss(y, p, labels=[0, 1]))}
 
 
+def click_probabilities(logits):
+    """Click probabilities (a float64 tensor) of click logits: float32 rounds a logit above ~17 to exactly 1."""
+    import torch
+
+    return torch.sigmoid(torch.as_tensor(logits).detach().double()).cpu()
+
+
 def sigmoid(x) -> np.ndarray:
     x = np.asarray(x, dtype=np.float64)
     return 0.5 * (1.0 + np.tanh(0.5 * x))

@@ -7,6 +7,7 @@ straight from a `FlipForPretraining` checkpoint; the pretraining heads are dropp
 
 from __future__ import annotations
 
+import json
 import math
 import os
 from dataclasses import dataclass
@@ -21,9 +22,9 @@ from transformers.utils import ModelOutput
 
 from .configuration_flip import FlipConfig
 from .id_models import IDModelBase, build_id_model
+from .metrics import click_probabilities
 from .plm import load_text_encoder, pool_text, strip_pooler, truncate_layers
 from .pretraining_heads import ContrastiveHead, MaskedLanguageHead, MaskedTabularHead
-from .schema import rows_to_columns
 
 
 # ---------------------------------------------------------------------------------------- outputs
@@ -54,6 +55,70 @@ class FlipPretrainingOutput(ModelOutput):
     icl_loss: torch.FloatTensor | None = None
     text_embeds: torch.FloatTensor | None = None
     tab_embeds: torch.FloatTensor | None = None
+
+
+# ---------------------------------------------------------------------------------------- files
+WEIGHTS_FILE = "model.safetensors"
+WEIGHTS_INDEX_FILE = "model.safetensors.index.json"
+
+
+def safetensors_problem(path: str | os.PathLike) -> str | None:
+    """What is wrong with a ``.safetensors`` file (missing, truncated, corrupt header), or None when
+    its header is sound and its size is the one the header declares. Reads the header only."""
+    path = str(path)
+    if not os.path.isfile(path):
+        return f"{path} is missing"
+    size = os.path.getsize(path)
+    if size < 8:
+        return f"{path} is truncated ({size} bytes: not even its header length)"
+    with open(path, "rb") as fh:
+        header_size = int.from_bytes(fh.read(8), "little")
+        if header_size > size - 8:
+            return f"{path} is truncated ({size} bytes, but its header alone declares {header_size})"
+        try:
+            header = json.loads(fh.read(header_size))
+            end = max((int(v["data_offsets"][1]) for k, v in header.items() if k != "__metadata__"), default=0)
+        except (UnicodeDecodeError, ValueError, TypeError, KeyError, IndexError, AttributeError) as err:
+            return f"{path} has a corrupt header ({type(err).__name__}: {err})"
+    expected = 8 + header_size + end
+    if size != expected:
+        what = "is truncated" if size < expected else "has trailing bytes"
+        return f"{path} {what} ({size} bytes, its header declares {expected})"
+    return None
+
+
+def model_folder_problems(folder: str | os.PathLike) -> list[str]:
+    """What keeps a local folder from loading as a FLIP model: a missing, broken or foreign
+    ``config.json`` (``model_type`` other than ``"flip"``), and missing or damaged safetensors weights
+    (sharded ones included). Empty when the folder looks loadable."""
+    folder = str(folder)
+    problems = []
+    config_file = os.path.join(folder, "config.json")
+    try:
+        with open(config_file, encoding="utf-8") as fh:
+            model_type = json.load(fh).get("model_type")
+        if model_type != FlipConfig.model_type:
+            problems.append(
+                f"{config_file} describes a model of type {model_type!r}, not a FLIP model "
+                f"(model_type {FlipConfig.model_type!r})"
+            )
+    except FileNotFoundError:
+        problems.append(f"{config_file} is missing")
+    except (UnicodeDecodeError, ValueError, AttributeError) as err:
+        problems.append(f"{config_file} is not a valid config ({type(err).__name__}: {err})")
+    index_file = os.path.join(folder, WEIGHTS_INDEX_FILE)
+    if os.path.isfile(index_file):
+        try:
+            with open(index_file, encoding="utf-8") as fh:
+                shards = sorted(set(json.load(fh)["weight_map"].values()))
+        except (UnicodeDecodeError, ValueError, KeyError, TypeError, AttributeError) as err:
+            return problems + [f"{index_file} is not a valid weights index ({type(err).__name__}: {err})"]
+        problems += [p for p in (safetensors_problem(os.path.join(folder, s)) for s in shards) if p]
+    else:
+        problem = safetensors_problem(os.path.join(folder, WEIGHTS_FILE))
+        if problem:
+            problems.append(problem)
+    return problems
 
 
 # ---------------------------------------------------------------------------------------- base
@@ -98,6 +163,38 @@ class FlipPreTrainedModel(PreTrainedModel):
             init.constant_(module.alpha_logit, math.log(a / (1 - a)))
         elif isinstance(module, MaskedTabularHead):
             module.reset_parameters()
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path: str | os.PathLike, *args: Any, **kwargs: Any):
+        """`PreTrainedModel.from_pretrained`; a local folder is checked first, and a foreign, missing or
+        damaged ``config.json`` or weights file raises an OSError that names the file and the problem."""
+        folder = str(pretrained_model_name_or_path)
+        if kwargs.get("subfolder"):
+            folder = os.path.join(folder, kwargs["subfolder"])
+        if os.path.isdir(folder):
+            problems = model_folder_problems(folder)
+            if problems:
+                raise OSError(f"Cannot load a FLIP model from {folder}: " + "; ".join(problems) + ".")
+        return super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
+
+    def check_tokenizer(self, tokenizer: Any) -> None:
+        """`FlipConfig.check_tokenizer`, naming the files the tokenizer and the model were loaded from."""
+        if not hasattr(tokenizer, "field_names") or not hasattr(tokenizer, "feature_vocab_size"):
+            raise TypeError(
+                f"Expected the model's FlipTabularTokenizer, got a {type(tokenizer).__name__} "
+                "(load it with FlipTabularTokenizer.from_pretrained(checkpoint_folder))."
+            )
+        try:
+            self.config.check_tokenizer(tokenizer)
+        except ValueError as err:
+            sources = []
+            if getattr(tokenizer, "loaded_from", None):
+                sources.append(f"tokenizer file {tokenizer.loaded_from}")
+            if self.name_or_path and os.path.isdir(self.name_or_path):
+                sources.append(f"model config {os.path.join(self.name_or_path, 'config.json')}")
+            if not sources:
+                raise
+            raise ValueError(f"{err} ({'; '.join(sources)})") from None
 
     # -- encoders ----------------------------------------------------------------------------
     def _init_encoders(self, config: FlipConfig, text_model: nn.Module | None, need_id: bool, need_text: bool):
@@ -229,27 +326,40 @@ class FlipForCTR(FlipPreTrainedModel):
         """Click probabilities (N,) for raw rows (dict, list of dicts, DataFrame), batched, no grad.
 
         Unseen values map to their field's unknown id and keep their text (``unseen_text="value"``);
-        missing values are the unknown id and the text "unknown".
+        missing values (None, NaN, NA, empty text, a key absent from some rows) are the unknown id and
+        the text "unknown". Keys that are not fields are ignored; a field absent from every row is a
+        KeyError naming it. Text is cut to the tokenizer's ``max_length`` (and to the text encoder's
+        positions). A ValueError is raised rather than returning probabilities that are not finite.
         """
-        self.config.check_tokenizer(tokenizer)
-        columns = rows_to_columns(rows)
-        n = len(next(iter(columns.values()))) if columns else 0
-        if n == 0:
-            raise ValueError("predict_proba got no rows.")
+        self.check_tokenizer(tokenizer)
+        columns = tokenizer.field_columns(rows)
+        n = len(columns[tokenizer.field_names[0]])
+        need_text = self.text_model is not None
+        max_length = tokenizer.max_length
+        positions = getattr(self.text_model.config, "max_position_embeddings", None) if need_text else None
+        if positions:
+            max_length = min(max_length, int(positions))
         was_training = self.training
         self.eval()
         device = next(self.parameters()).device
         out = []
-        need_text = self.text_model is not None
-        for start in range(0, n, batch_size):
-            chunk = {k: list(v[start : start + batch_size]) for k, v in columns.items()}
-            enc = tokenizer(chunk, text=need_text, padding=True, return_tensors="pt")
-            enc.pop("token_field_ids", None)
-            enc.pop("label", None)
-            logits = self(**{k: v.to(device) for k, v in enc.items()}).logits
-            out.append(torch.sigmoid(logits.float()).cpu())
-        self.train(was_training)
-        return torch.cat(out)
+        try:
+            for start in range(0, n, batch_size):
+                chunk = {k: v[start : start + batch_size] for k, v in columns.items()}
+                enc = tokenizer(chunk, text=need_text, padding=True, max_length=max_length, return_tensors="pt")
+                enc.pop("token_field_ids", None)
+                logits = self(**{k: v.to(device) for k, v in enc.items()}).logits
+                out.append(click_probabilities(logits))
+        finally:
+            self.train(was_training)
+        probs = torch.cat(out)
+        bad = (~torch.isfinite(probs)).nonzero().flatten()
+        if len(bad):
+            raise ValueError(
+                f"The model gave non-finite probabilities for {len(bad)} row(s) (first: row {int(bad[0])}): "
+                "its weights hold NaN or infinity."
+            )
+        return probs
 
 
 # ---------------------------------------------------------------------------------------- pretraining
@@ -394,4 +504,12 @@ def register_auto_classes() -> None:
         pass
 
 
-__all__ = ["FlipForCTR", "FlipForPretraining", "FlipPreTrainedModel", "FlipCTROutput", "FlipPretrainingOutput"]
+__all__ = [
+    "FlipForCTR",
+    "FlipForPretraining",
+    "FlipPreTrainedModel",
+    "FlipCTROutput",
+    "FlipPretrainingOutput",
+    "model_folder_problems",
+    "safetensors_problem",
+]

@@ -88,6 +88,54 @@ def write_results(output_dir: str, results: dict[str, Any], name: str = "results
     return path
 
 
+def train_encoded(
+    model,
+    encoded,
+    training_args,
+    data_collator,
+    processing_class=None,
+    text_learning_rate: float | None = None,
+    callbacks: list | None = None,
+) -> tuple[FlipTrainer, dict[str, Any]]:
+    """Train a CTR model (FLIP or a PLM baseline) on the ``train`` split of already encoded splits.
+
+    Evaluation during training (``eval_strategy``) reads the ``validation`` split only; a run that
+    asks for it without one raises ValueError. The test split is not read. Returns the trainer and the
+    training facts (sizes, epochs run, the best checkpoint's epoch, time).
+    """
+    has_validation = "validation" in encoded
+    if str(getattr(training_args.eval_strategy, "value", training_args.eval_strategy)) != "no" and not has_validation:
+        raise ValueError("Evaluation during training needs a validation split: pass --validation_size (e.g. 0.1).")
+    trainer = FlipTrainer(
+        model=model,
+        args=training_args,
+        train_dataset=encoded["train"],
+        eval_dataset=encoded["validation"] if has_validation else None,
+        data_collator=data_collator,
+        compute_metrics=compute_ctr_metrics,
+        processing_class=processing_class,
+        text_learning_rate=text_learning_rate,
+        callbacks=callbacks,
+    )
+    start = time.perf_counter()
+    train_result = trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
+    facts = {
+        "train_samples": len(encoded["train"]),
+        "validation_samples": len(encoded["validation"]) if has_validation else 0,
+        "test_samples": len(encoded["test"]) if "test" in encoded else 0,
+        "epochs": training_args.num_train_epochs,
+        "epochs_run": round(float(trainer.state.epoch or 0.0), 3),
+        "best_checkpoint_epoch": best_checkpoint_epoch(trainer.state),
+        "learning_rate": training_args.learning_rate,
+        "text_learning_rate": text_learning_rate,
+        "batch_size": training_args.per_device_train_batch_size,
+        "parameters": model.num_parameters(),
+        "train_time_s": round(time.perf_counter() - start, 2),
+        "train_samples_per_second": train_result.metrics.get("train_samples_per_second"),
+    }
+    return trainer, facts
+
+
 def train_ctr(
     model,
     tokenizer: FlipTabularTokenizer,
@@ -97,48 +145,19 @@ def train_ctr(
     text_learning_rate: float | None = None,
     callbacks: list | None = None,
 ) -> tuple[FlipTrainer, Any, dict[str, Any]]:
-    """Encode ``ds`` and train a `FlipForCTR` on its ``train`` split; the test split is not read.
-
-    Evaluation during training (``eval_strategy``) reads the ``validation`` split only; a run that
-    asks for it without one raises ValueError. Returns the trainer, the encoded splits and the
-    training facts (sizes, epochs run, time).
-    """
-    model.config.check_tokenizer(tokenizer)
-    has_validation = "validation" in ds
-    if str(getattr(training_args.eval_strategy, "value", training_args.eval_strategy)) != "no" and not has_validation:
-        raise ValueError("Evaluation during training needs a validation split: pass --validation_size (e.g. 0.1).")
+    """Encode ``ds`` with the FLIP tokenizer and train a `FlipForCTR` (`train_encoded`): returns the
+    trainer, the encoded splits and the training facts."""
+    model.check_tokenizer(tokenizer)
     with training_args.main_process_first(desc="encoding"):
         encoded = tokenizer.encode_dataset(ds, text=text)
-    trainer = FlipTrainer(
-        model=model,
-        args=training_args,
-        train_dataset=encoded["train"],
-        eval_dataset=encoded["validation"] if has_validation else None,
-        data_collator=DataCollatorForCTR(tokenizer, text=text),
-        compute_metrics=compute_ctr_metrics,
-        processing_class=tokenizer,
-        text_learning_rate=text_learning_rate if text else None,
-        callbacks=callbacks,
-    )
-    start = time.perf_counter()
-    train_result = trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
-    facts = {
-        "id_model": model.config.id_model,
-        "train_samples": len(ds["train"]),
-        "validation_samples": len(ds["validation"]) if has_validation else 0,
-        "test_samples": len(ds["test"]),
-        "epochs": training_args.num_train_epochs,
-        "epochs_run": round(float(trainer.state.epoch or 0.0), 3),
-        "best_checkpoint_epoch": _best_epoch(trainer.state),
-        "learning_rate": training_args.learning_rate,
-        "batch_size": training_args.per_device_train_batch_size,
-        "train_time_s": round(time.perf_counter() - start, 2),
-        "train_samples_per_second": train_result.metrics.get("train_samples_per_second"),
-    }
-    return trainer, encoded, facts
+    trainer, facts = train_encoded(
+        model, encoded, training_args, DataCollatorForCTR(tokenizer, text=text), tokenizer,
+        text_learning_rate if text else None, callbacks,
+    )  # fmt: skip
+    return trainer, encoded, {"id_model": model.config.id_model, **facts}
 
 
-def _best_epoch(state) -> float | None:
+def best_checkpoint_epoch(state) -> float | None:
     """The epoch of the best checkpoint kept by ``load_best_model_at_end`` (None without one)."""
     if not state.best_model_checkpoint:
         return None
@@ -186,6 +205,8 @@ __all__ = [
     "evaluate_ctr",
     "subsample",
     "train_and_evaluate_ctr",
+    "best_checkpoint_epoch",
     "train_ctr",
+    "train_encoded",
     "write_results",
 ]

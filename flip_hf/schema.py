@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from decimal import Decimal
 from typing import Any
 
 import numpy as np
@@ -18,9 +19,10 @@ LABEL_COLUMN = "label"
 def cell_to_text(value: Any) -> str | None:
     """The text of one cell, or None when it is missing.
 
-    None, NaN/NA and empty (or whitespace-only) strings are missing. Integers and integral
-    floats become ``"3"``, other floats their shortest repr, booleans ``"True"``/``"False"``,
-    bytes are decoded as UTF-8; everything else is ``str(value)``. Text is stripped.
+    None, NaN/NA (decimal NaNs included) and empty (or whitespace-only) strings are missing.
+    Integers and integral floats become ``"3"``, other floats their shortest repr, booleans
+    ``"True"``/``"False"``, bytes are decoded as UTF-8; everything else is ``str(value)``. Text is
+    stripped; characters UTF-8 cannot hold (lone surrogates) become ``"?"``.
     """
     if value is None:
         return None
@@ -35,33 +37,61 @@ def cell_to_text(value: Any) -> str | None:
         return str(int(value)) if math.isfinite(value) and value.is_integer() else repr(value)
     if isinstance(value, bytes):
         value = value.decode("utf-8", errors="replace")
+    elif isinstance(value, Decimal):
+        if value.is_nan():
+            return None
+        value = str(value)
     elif not isinstance(value, str):
         try:
             import pandas as pd
 
             if pd.isna(value) is True:  # pd.NA, NaT
                 return None
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, ArithmeticError):
             pass
         value = str(value)
     text = value.strip()
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:  # lone surrogates: no tokenizer can read them
+            text = text.encode("utf-8", errors="replace").decode("utf-8")
     return text or None
 
 
-def _is_scalar(value: Any) -> bool:
-    return isinstance(value, (str, bytes, int, float, type(None), np.generic))
+def _is_column(value: Any) -> bool:
+    """Whether a dict value holds a column of cells (list, tuple, array, Series...) rather than one cell."""
+    if isinstance(value, (str, bytes, bytearray, Mapping)) or (isinstance(value, np.ndarray) and value.ndim == 0):
+        return False
+    return hasattr(value, "__len__") and hasattr(value, "__iter__")
 
 
-def rows_to_columns(rows: Any) -> dict[str, Sequence[Any]]:
-    """Rows as a dict of column lists. Accepts a dict of lists, a list of dicts, one row as a
-    dict of scalars, or a pandas DataFrame. Raises ValueError/TypeError naming the problem."""
+def _as_list(column: Any) -> list[Any]:
+    if isinstance(column, list):
+        return column
+    return column.tolist() if hasattr(column, "tolist") else list(column)
+
+
+def rows_to_columns(rows: Any) -> dict[str, list[Any]]:
+    """Rows as a dict of column lists. Accepts a dict of lists (or arrays, Series), a list of dicts,
+    one row as a dict of cells, or a pandas DataFrame. Raises ValueError/TypeError naming the problem."""
     if hasattr(rows, "to_dict") and hasattr(rows, "columns"):  # pandas DataFrame
-        return {str(c): rows[c].tolist() for c in rows.columns}
+        names = [str(c) for c in rows.columns]
+        duplicated = sorted({n for n in names if names.count(n) > 1})
+        if duplicated:
+            raise ValueError(f"The DataFrame has duplicate column(s) {duplicated}.")
+        return {name: rows.iloc[:, i].tolist() for i, name in enumerate(names)}
     if isinstance(rows, Mapping):
-        values = list(rows.values())
-        if values and all(_is_scalar(v) for v in values):
+        columns = [k for k, v in rows.items() if _is_column(v)]
+        if not columns:
             return {k: [v] for k, v in rows.items()}  # one row given as a dict
-        return dict(rows)
+        cells = [k for k in rows if k not in columns]
+        if cells:
+            raise TypeError(
+                f"A dict of rows must hold either one cell per key (one row) or one column per key; "
+                f"{cells} hold single cells but {columns} hold columns."
+            )
+        return {k: _as_list(v) for k, v in rows.items()}
     if isinstance(rows, Sequence) and not isinstance(rows, (str, bytes)):
         rows = list(rows)
         if not rows:

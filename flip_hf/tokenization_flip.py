@@ -128,6 +128,7 @@ class FlipTabularTokenizer(PushToHubMixin):
         self.text_tokenizer = text_tokenizer
         limit = text_tokenizer.model_max_length if text_tokenizer.model_max_length < 100_000 else 512
         self.max_length = int(max_length or limit)
+        self.loaded_from: str | None = None  # the vocabulary file, when loaded with `from_pretrained`
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -263,6 +264,13 @@ class FlipTabularTokenizer(PushToHubMixin):
         columns = self._check_columns(rows_to_columns(rows))
         ids = [self._lookup(f, columns[name])[0] for f, name in enumerate(self.field_names)]
         return torch.tensor(ids, dtype=torch.long).T.contiguous()
+
+    def field_columns(self, rows: Any) -> dict[str, list[Any]]:
+        """The field columns of ``rows`` (any row format `__call__` takes), checked: a KeyError names
+        the missing fields, a ValueError columns of unequal lengths or an empty batch. Other keys
+        (a label, extra columns) are left out."""
+        columns = self._check_columns(rows_to_columns(rows))
+        return {name: list(columns[name]) for name in self.field_names}
 
     def _check_columns(self, columns: Mapping[str, Sequence[Any]]) -> Mapping[str, Sequence[Any]]:
         missing = [f for f in self.field_names if f not in columns]
@@ -457,24 +465,47 @@ class FlipTabularTokenizer(PushToHubMixin):
 
             vocab_file = hf_hub_download(path, FEATURE_VOCAB_FILE, **kwargs)
             path = os.path.dirname(vocab_file)
-        with open(vocab_file, encoding="utf-8") as fh:
-            state = json.load(fh)
+        try:
+            with open(vocab_file, encoding="utf-8") as fh:
+                state = json.load(fh)
+        except (UnicodeDecodeError, json.JSONDecodeError) as err:
+            raise ValueError(f"{vocab_file} is not a valid {FEATURE_VOCAB_FILE} (broken JSON: {err}).") from None
+        if not isinstance(state, dict):
+            raise ValueError(f"{vocab_file} is not a valid {FEATURE_VOCAB_FILE}: it holds no JSON object.")
         if state.get("format_version", 0) > _FORMAT_VERSION:
             raise ValueError(f"{vocab_file} was written by a newer flip_hf (format {state['format_version']}).")
+        absent = [k for k in ("field_names", "vocabularies", "counts", "unknown_counts") if k not in state]
+        if absent:
+            raise ValueError(f"{vocab_file} is not a valid {FEATURE_VOCAB_FILE}: it lacks {absent}.")
         if field_names is not None and list(field_names) != state["field_names"]:
             raise ValueError(
                 f"Field mismatch: the tokenizer in {pretrained_path} was fitted on fields {state['field_names']}, "
                 f"but fields {list(field_names)} were expected."
             )
-        tok = cls(
-            state["field_names"],
-            state["vocabularies"],
-            state["counts"],
-            state["unknown_counts"],
-            text_tokenizer=text_tokenizer or AutoTokenizer.from_pretrained(path),
-            max_length=state.get("max_length"),
-            unseen_text=state.get("unseen_text", "unknown"),  # files from before the option: the old behaviour
-        )
-        if tok.feature_vocab_size != state["feature_vocab_size"]:
-            raise ValueError(f"{vocab_file} is inconsistent: feature_vocab_size differs from its vocabularies.")
+        if text_tokenizer is None:
+            try:
+                text_tokenizer = AutoTokenizer.from_pretrained(path)
+            except (OSError, ValueError, TypeError) as err:
+                raise OSError(
+                    f"{path} holds {FEATURE_VOCAB_FILE} but not a loadable text tokenizer (tokenizer.json, "
+                    f"tokenizer_config.json, ...): {err}"
+                ) from None
+        try:
+            tok = cls(
+                state["field_names"],
+                state["vocabularies"],
+                state["counts"],
+                state["unknown_counts"],
+                text_tokenizer=text_tokenizer,
+                max_length=state.get("max_length"),
+                unseen_text=state.get("unseen_text", "unknown"),  # files from before the option: the old behaviour
+            )
+        except (KeyError, TypeError, ValueError) as err:
+            raise ValueError(f"{vocab_file} is not a valid {FEATURE_VOCAB_FILE}: {err}") from None
+        if tok.feature_vocab_size != state.get("feature_vocab_size"):
+            raise ValueError(
+                f"{vocab_file} is inconsistent: feature_vocab_size is {state.get('feature_vocab_size')} but its "
+                f"vocabularies make {tok.feature_vocab_size} feature ids."
+            )
+        tok.loaded_from = vocab_file
         return tok

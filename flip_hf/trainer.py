@@ -1,20 +1,151 @@
-"""`Trainer` subclasses for FLIP: checkpoints without pickled arguments, a separate learning rate for
-the text encoder when finetuning (paper Section IV-D), and per-objective loss logging plus per-epoch
-corruptions for pretraining (paper Section IV-C)."""
+"""`Trainer` subclasses for FLIP: checkpoints without pickled arguments, resuming only from complete
+checkpoints, Hub pushes of the model files only, a separate learning rate for the text encoder when
+finetuning (paper Section IV-D), and per-objective loss logging plus per-epoch corruptions for
+pretraining (paper Section IV-C)."""
 
 from __future__ import annotations
 
+import json
+import logging
 import math
 import os
+import re
+import zipfile
+from pathlib import Path
 from typing import Any
 
 from transformers import Trainer, TrainerCallback
+
+from .hub import create_hub_repo, push_checkpoint_to_hub
+from .modeling_flip import WEIGHTS_FILE, WEIGHTS_INDEX_FILE, safetensors_problem
+
+logger = logging.getLogger(__name__)
+
+CHECKPOINT_NAME = re.compile(r"^checkpoint-(\d+)$")
+RESUME_LAST = ("last", "true")
+"""``resume_from_checkpoint`` values (any case) that mean the newest complete checkpoint of ``output_dir``."""
+
+
+def checkpoint_folders(output_dir: str | os.PathLike) -> list[str]:
+    """The ``checkpoint-N`` folders of ``output_dir``, highest step first."""
+    if not os.path.isdir(output_dir):
+        return []
+    found = [(int(m.group(1)), name) for name in os.listdir(output_dir) if (m := CHECKPOINT_NAME.match(name))]
+    paths = [os.path.join(str(output_dir), name) for _, name in sorted(found, reverse=True)]
+    return [path for path in paths if os.path.isdir(path)]
+
+
+def _torch_state_problem(path: str) -> str | None:
+    """Why a ``torch.save`` file cannot be loaded (missing, empty, truncated), or None."""
+    if not os.path.isfile(path):
+        return f"{os.path.basename(path)} is missing"
+    if os.path.getsize(path) == 0:
+        return f"{os.path.basename(path)} is empty"
+    if not zipfile.is_zipfile(path):  # torch.save writes a zip archive; a cut one has no central directory
+        return f"{os.path.basename(path)} is truncated or not a torch.save file"
+    return None
+
+
+def checkpoint_problems(folder: str | os.PathLike, world_size: int = 1) -> list[str]:
+    """What a ``checkpoint-N`` folder lacks for an exact resume (a save killed half-way leaves such
+    folders): a missing or broken ``trainer_state.json``, missing or truncated weights, a missing or
+    truncated optimizer, scheduler or RNG state (one ``rng_state_<rank>.pth`` per process when
+    ``world_size > 1``). Empty when the checkpoint is complete."""
+    folder = str(folder)
+    problems = []
+    state_file = os.path.join(folder, "trainer_state.json")
+    try:
+        with open(state_file, encoding="utf-8") as fh:
+            step = json.load(fh)["global_step"]
+        if not isinstance(step, int):
+            problems.append(f"trainer_state.json has no integer global_step ({step!r})")
+    except FileNotFoundError:
+        problems.append("trainer_state.json is missing")
+    except (UnicodeDecodeError, ValueError, KeyError, TypeError) as err:
+        problems.append(f"trainer_state.json is broken ({type(err).__name__}: {err})")
+    index_file = os.path.join(folder, WEIGHTS_INDEX_FILE)
+    if os.path.isfile(index_file):
+        try:
+            with open(index_file, encoding="utf-8") as fh:
+                shards = sorted(set(json.load(fh)["weight_map"].values()))
+            weights = [safetensors_problem(os.path.join(folder, shard)) for shard in shards]
+        except (UnicodeDecodeError, ValueError, KeyError, TypeError, AttributeError) as err:
+            weights = [f"{WEIGHTS_INDEX_FILE} is broken ({type(err).__name__}: {err})"]
+    else:
+        weights = [safetensors_problem(os.path.join(folder, WEIGHTS_FILE))]
+    problems += [p.replace(folder + os.sep, "") for p in weights if p]
+    rng = ["rng_state.pth"] if world_size <= 1 else [f"rng_state_{i}.pth" for i in range(world_size)]
+    for name in ["optimizer.pt", "scheduler.pt", *rng]:
+        problem = _torch_state_problem(os.path.join(folder, name))
+        if problem:
+            problems.append(problem)
+    return problems
+
+
+def resolve_checkpoint(
+    resume_from_checkpoint: str | bool | None, output_dir: str | os.PathLike, world_size: int = 1
+) -> str | None:
+    """The checkpoint a run resumes from.
+
+    None or False: none (a fresh run). True, ``"last"`` or ``"true"``: the newest complete
+    ``checkpoint-N`` folder of ``output_dir``. A path: that checkpoint. A half-written or damaged
+    checkpoint (see `checkpoint_problems`) is skipped, with a warning naming what is wrong, for the
+    newest complete one before it in the same folder. Raises FileNotFoundError when there is no
+    checkpoint at all and ValueError, listing every problem, when none is complete: a resume never
+    silently starts from scratch.
+    """
+    if resume_from_checkpoint is None or resume_from_checkpoint is False:
+        return None
+    resume = str(resume_from_checkpoint)
+    if resume_from_checkpoint is True or (resume.strip().lower() in RESUME_LAST and not os.path.isdir(resume)):
+        candidates = checkpoint_folders(output_dir)
+        if not candidates:
+            raise FileNotFoundError(f"Cannot resume the last checkpoint: {output_dir} holds no checkpoint-N folder.")
+    else:
+        path = os.path.normpath(resume)
+        if not os.path.isdir(path):
+            raise FileNotFoundError(f"Cannot resume from {path}: no such checkpoint folder.")
+        match = CHECKPOINT_NAME.match(os.path.basename(path))
+        candidates = [path]
+        if match:  # earlier checkpoints of the same run to fall back to
+            step = int(match.group(1))
+            earlier = checkpoint_folders(os.path.dirname(path))
+            candidates += [c for c in earlier if int(CHECKPOINT_NAME.match(os.path.basename(c)).group(1)) < step]
+    skipped = []
+    for folder in candidates:
+        problems = checkpoint_problems(folder, world_size)
+        if not problems:
+            return folder
+        logger.warning(
+            "Checkpoint %s is incomplete or damaged (%s): falling back to the previous complete checkpoint.",
+            folder,
+            "; ".join(problems),
+        )
+        skipped.append(f"{folder} ({'; '.join(problems)})")
+    raise ValueError(
+        "No complete checkpoint to resume from: " + ", ".join(skipped) + ". Pass --overwrite_output_dir True "
+        "(without --resume_from_checkpoint) to start the run afresh."
+    )
+
+
+class CollatorEpochCallback(TrainerCallback):
+    """Tells a collator with ``set_epoch`` which epoch starts, so that each epoch draws new random
+    choices (pretraining corruptions, P5 templates); a resumed run lands in its checkpoint's epoch."""
+
+    def __init__(self, collator: Any):
+        self.collator = collator
+
+    def on_epoch_begin(self, args, state, control, **kwargs):
+        self.collator.set_epoch(math.floor((state.epoch or 0.0) + 1e-9))
 
 
 class FlipTrainer(Trainer):
     """`Trainer` whose saved model folders hold no pickle: the training arguments are written as
     ``training_args.json`` instead of ``training_args.bin``. (Intermediate ``checkpoint-*`` folders
-    keep the Trainer's optimizer/scheduler/RNG state files, which resuming needs.)
+    keep the Trainer's optimizer/scheduler/RNG state files, which resuming needs.) It resumes only
+    from a complete checkpoint (``resume_from_checkpoint`` also takes ``"last"``; see
+    `resolve_checkpoint`), names the state file that fails to load, and pushes only the model,
+    tokenizer, card and config files to the Hub (`flip_hf.hub.HUB_FILES`).
 
     ``text_learning_rate``: the text encoder's parameters get this learning rate, the rest the
     Trainer's ``learning_rate``.
@@ -23,6 +154,14 @@ class FlipTrainer(Trainer):
     def __init__(self, *args: Any, text_learning_rate: float | None = None, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self.text_learning_rate = text_learning_rate
+        if hasattr(self.data_collator, "set_epoch"):
+            if self.args.dataloader_persistent_workers and self.args.dataloader_num_workers > 0:
+                raise ValueError(
+                    "dataloader_persistent_workers keeps each worker's copy of the collator, so its epoch would "
+                    "never change (every epoch would draw the first epoch's random choices, and a resumed run "
+                    "those of its checkpoint's epoch): leave it off with this collator."
+                )
+            self.add_callback(CollatorEpochCallback(self.data_collator))
 
     def create_optimizer(self, model=None):
         """The Trainer's optimizer; with ``text_learning_rate`` the text encoder gets its own lr."""
@@ -44,6 +183,88 @@ class FlipTrainer(Trainer):
         self._text_lr_applied = True
         return optimizer
 
+    def train(self, resume_from_checkpoint: str | bool | None = None, *args: Any, **kwargs: Any):
+        """`Trainer.train`; ``resume_from_checkpoint`` also takes ``"last"`` (like True: the newest
+        checkpoint of ``output_dir``), and only a complete checkpoint is resumed (`resolve_checkpoint`)."""
+        checkpoint = resolve_checkpoint(resume_from_checkpoint, self.args.output_dir, self.args.world_size)
+        if checkpoint is not None:
+            logger.info("resuming from %s", checkpoint)
+        return super().train(checkpoint, *args, **kwargs)
+
+    def _load_rng_state(self, checkpoint: str | None) -> None:
+        try:
+            super()._load_rng_state(checkpoint)
+        except Exception as err:  # re-raised naming the file
+            rank = self.args.process_index
+            name = "rng_state.pth" if self.args.world_size <= 1 else f"rng_state_{rank}.pth"
+            raise RuntimeError(
+                f"Cannot restore the RNG state from {os.path.join(checkpoint, name)} "
+                f"(read with torch.load(weights_only=True)): {type(err).__name__}: {err}"
+            ) from err
+
+    def _load_optimizer_and_scheduler(self, checkpoint: str | None) -> None:
+        try:
+            super()._load_optimizer_and_scheduler(checkpoint)
+        except Exception as err:  # re-raised naming the files
+            raise RuntimeError(
+                f"Cannot restore the optimizer/scheduler state from {checkpoint} (optimizer.pt, scheduler.pt, "
+                f"read with torch.load(weights_only=True)): {type(err).__name__}: {err}"
+            ) from err
+
+    # -- Hub: the model, tokenizer, card and config files only (`flip_hf.hub.upload_folder_contents`)
+    def init_hf_repo(self, token: str | None = None, private: bool | None = None) -> None:
+        """Create the Hub repo (``hub_model_id``, else the output folder's name); private unless
+        ``hub_private_repo=False``."""
+        if not self.is_world_process_zero():
+            return
+        repo_id = self.args.hub_model_id or Path(self.args.output_dir).absolute().name
+        private = self.args.hub_private_repo if private is None else private
+        self.hub_model_id = create_hub_repo(repo_id, private=private, token=token or self.args.hub_token)
+        self.push_in_progress = None
+
+    def push_to_hub(
+        self,
+        commit_message: str | None = "End of training",
+        blocking: bool = True,
+        token: str | None = None,
+        revision: str | None = None,
+        private: bool | None = None,
+        **kwargs: Any,
+    ) -> str | None:
+        """Save the model and upload ``output_dir``'s model, tokenizer, card and config files: never
+        data, results or argument files, logs, checkpoints, optimizer/RNG states or credentials. A
+        model card is written (`Trainer.create_model_card`, with ``kwargs``) only when the folder has
+        none. Uploads block; returns the commit URL on the main process."""
+        token = token if token is not None else self.args.hub_token
+        if self.hub_model_id is None:
+            self.init_hf_repo(token=token, private=private)
+        self.save_model(_internal_call=True)
+        if not self.is_world_process_zero():
+            return None
+        if not os.path.isfile(os.path.join(self.args.output_dir, "README.md")):
+            self.create_model_card(model_name=Path(self.hub_model_id).name, **kwargs)
+        return push_checkpoint_to_hub(
+            self.args.output_dir,
+            self.hub_model_id,
+            private=self.args.hub_private_repo is not False,
+            token=token,
+            commit_message=commit_message,
+            revision=revision or self.args.hub_revision,
+        )
+
+    def _push_from_checkpoint(self, checkpoint_folder: str) -> None:
+        """During training (``hub_strategy`` other than ``"end"``): the checkpoint's model files only."""
+        if not self.is_world_process_zero() or getattr(self.args.hub_strategy, "value", None) == "end":
+            return
+        push_checkpoint_to_hub(
+            checkpoint_folder,
+            self.hub_model_id,
+            private=self.args.hub_private_repo is not False,
+            token=self.args.hub_token,
+            commit_message=f"Training in progress, step {self.state.global_step}",
+            revision=self.args.hub_revision,
+        )
+
     def _save(self, output_dir: str | None = None, state_dict=None):
         super()._save(output_dir, state_dict)
         output_dir = output_dir or self.args.output_dir
@@ -52,17 +273,6 @@ class FlipTrainer(Trainer):
             os.remove(pickled)
             with open(os.path.join(output_dir, "training_args.json"), "w", encoding="utf-8") as fh:
                 fh.write(self.args.to_json_string())
-
-
-class _CollatorEpoch(TrainerCallback):
-    """Tells the collator which epoch starts, so that each epoch draws new corruptions (a resumed
-    run lands in the epoch of its checkpoint)."""
-
-    def __init__(self, collator: Any):
-        self.collator = collator
-
-    def on_epoch_begin(self, args, state, control, **kwargs):
-        self.collator.set_epoch(math.floor((state.epoch or 0.0) + 1e-9))
 
 
 class FlipPretrainingTrainer(FlipTrainer):
@@ -74,8 +284,6 @@ class FlipPretrainingTrainer(FlipTrainer):
         super().__init__(*args, **kwargs)
         self._part_sums = {k: 0.0 for k in self._PARTS}
         self._part_count = 0
-        if hasattr(self.data_collator, "set_epoch"):
-            self.add_callback(_CollatorEpoch(self.data_collator))
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         outputs = model(**inputs)
@@ -94,4 +302,12 @@ class FlipPretrainingTrainer(FlipTrainer):
         super().log(logs, *args, **kwargs)
 
 
-__all__ = ["FlipTrainer", "FlipPretrainingTrainer"]
+__all__ = [
+    "CollatorEpochCallback",
+    "FlipTrainer",
+    "FlipPretrainingTrainer",
+    "RESUME_LAST",
+    "checkpoint_folders",
+    "checkpoint_problems",
+    "resolve_checkpoint",
+]

@@ -339,7 +339,7 @@ def test_predict_proba_on_raw_rows(mode, flip_tokenizer, table, tiny_text_config
     enc.pop("token_field_ids", None)
     with torch.no_grad():
         logits = model(**enc).logits
-    torch.testing.assert_close(model.predict_proba(new, flip_tokenizer), torch.sigmoid(logits))
+    torch.testing.assert_close(model.predict_proba(new, flip_tokenizer), torch.sigmoid(logits.double()))
     # unseen / missing values map to the field's unknown id
     assert int(enc["feature_ids"][2, 0]) == flip_tokenizer.unknown_feature_id("user id")
     assert int(enc["feature_ids"][4, 3]) == flip_tokenizer.unknown_feature_id("movie id")

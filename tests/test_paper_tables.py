@@ -28,6 +28,7 @@ def smoke_profile(tmp_path_factory, tiny_plm):
         dataset="csv",
         data_files=str(path),
         time_column="ts",
+        user_fields=("user id", "gender", "occupation"),
         plm=tiny_plm,
         num_text_layers=None,
         pretrain_batch_size=64,
@@ -63,7 +64,10 @@ def test_table_2_selects_on_validation_and_reads_test_once(smoke_profile, work_d
     names = [r.name for r in TABLES["2"]]
     assert list(dict.fromkeys(r["row"] for r in results)) == names
     per_row = {n: [r for r in results if r["row"] == n] for n in names}
-    assert [len(per_row[n]) for n in names] == [2, 2, 1, 2, 1, 1]  # ID rows: 2 seeds; text rows: 1
+    # ID rows: 2 seeds; text rows: 1; P5 waits for a T5 checkpoint
+    assert [len(per_row[n]) for n in names] == [2, 2, 1, 1, 1, 2, 1, 1]
+    assert per_row["P5"] == [{"row": "P5", "mode": "p5", "skipped": "needs a T5 checkpoint (--p5_plm)"}]
+    results = [r for r in results if "skipped" not in r]
     for r in results:
         lrs = [g["learning_rate"] for g in r["grid"]]
         best = max(r["grid"], key=lambda g: g["validation_auc"])
@@ -80,7 +84,9 @@ def test_table_2_selects_on_validation_and_reads_test_once(smoke_profile, work_d
     assert ctrl["config_overrides"] == {"use_mlm": False, "use_mtm": False, "id_model": "dcnv2"}
     assert ctrl["final_losses"]["mlm_loss"] == 0 and ctrl["final_losses"]["icl_loss"] > 0
 
-    paths = write_report("2", smoke_profile, results, tmp_path, "cpu", {"command": "test", "wall_time_s": 1.0})
+    skipped = [{"row": "P5", "mode": "p5", "skipped": "needs a T5 checkpoint (--p5_plm)"}]
+    meta = {"command": "test", "wall_time_s": 1.0}
+    paths = write_report("2", smoke_profile, results + skipped, tmp_path, "cpu", meta)
     summary = json.loads(open(paths["json"]).read())["summary"]
     flip_id = next(e for e in summary if e["row"] == "FLIP_ID")
     diff = flip_id["paired_auc_difference"]
@@ -88,6 +94,7 @@ def test_table_2_selects_on_validation_and_reads_test_once(smoke_profile, work_d
     assert diff["against"] == "DCNv2" and diff["per_seed"] == [r["auc"] - dcn[r["seed"]] for r in per_row["FLIP_ID"]]
     markdown = open(paths["md"]).read()
     assert "| FLIP_ID |" in markdown and "0.8600" in markdown and "FLIP_ID − DCNv2" in markdown
+    assert "| P5 | needs a T5 checkpoint" in markdown and "| CTR-BERT |" in markdown
     assert open(paths["png"], "rb").read(8) == b"\x89PNG\r\n\x1a\n"
 
 

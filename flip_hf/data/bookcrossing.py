@@ -38,7 +38,7 @@ import pandas as pd
 from ..schema import LABEL_COLUMN
 from .cache import cached_build
 from .protocol import DataProtocolError, binary_labels, build_dataset_dict, require_columns, to_text
-from .sources import FileSource, find_source
+from .sources import FileSource, csv_row_problem, decode_text, find_source, missing_note
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +53,9 @@ FIELD_NAMES = [
     "year of publication",
     "publisher",
 ]
+USER_FIELDS = ["user id", "location", "age"]
+"""The fields that describe the user (the user tower of CTR-BERT, paper Table II); the rest describe the book."""
+ITEM_FIELDS = ["ISBN", "book title", "book author", "year of publication", "publisher"]
 AGE_RANGE = (5, 100)
 YEAR_RANGE = (1000, 2100)
 
@@ -67,22 +70,33 @@ def _sniff_sep(head: bytes) -> str:
     return ";" if first.count(b";") >= first.count(b",") else ","
 
 
-def _read_bx_csv(src: FileSource, member: str, required: list[str]) -> pd.DataFrame:
-    with src.open(member) as f:
-        raw = f.read()
-    df = pd.read_csv(
-        io.BytesIO(raw),
-        sep=_sniff_sep(raw[:4096]),
-        quotechar='"',
-        escapechar="\\",
-        encoding="latin-1",
-        dtype=str,
-        keep_default_na=False,
-        on_bad_lines="skip",
-        engine="c",
-    )
+def _read_bx_csv(src: FileSource, member: str, required: list[str], skip_bad_lines: bool = False) -> pd.DataFrame:
+    """One BX file as text columns. A line with another number of values than the header raises a
+    DataProtocolError naming the file and the line, except in the Books file (``skip_bad_lines``),
+    whose known malformed lines are skipped."""
+    where = src.describe(member)
+    raw = src.read_bytes(member)
+    text = decode_text(raw, "latin-1", where)
+    sep = _sniff_sep(raw[:4096])
+    try:
+        df = pd.read_csv(
+            io.StringIO(text),
+            sep=sep,
+            quotechar='"',
+            escapechar="\\",
+            dtype=str,
+            keep_default_na=False,
+            on_bad_lines="skip" if skip_bad_lines else "error",
+            engine="c",
+        )
+    except (ValueError, pd.errors.ParserError) as err:
+        raise DataProtocolError(f"{where}: {str(err).strip()}") from None
     df.columns = [str(c).strip() for c in df.columns]
-    require_columns(df, required, f"bookcrossing ({member})")
+    require_columns(df, required, where)
+    if not skip_bad_lines:  # pandas pads a short line with empty values
+        bad = csv_row_problem(text, sep, where, escapechar="\\")
+        if bad:
+            raise bad
     return df
 
 
@@ -141,7 +155,8 @@ def _bx_source(data_dir) -> tuple[FileSource, tuple[str, str, str]]:
         if src is not None:
             return src, names
     raise FileNotFoundError(
-        f"no BookCrossing files in {str(data_dir)!r}: expected BX-Users.csv, BX-Books.csv and "
+        f"no BookCrossing files in {str(data_dir)!r}{missing_note(data_dir, _FILESETS[0])}: expected BX-Users.csv, "
+        "BX-Books.csv and "
         "BX-Book-Ratings.csv (in the folder, a subfolder 'BX-CSV-Dump', or BX-CSV-Dump.zip)"
     )
 
@@ -151,10 +166,18 @@ def _build_bx(src: FileSource, names, test_size: float, drop_unmatched_books: bo
     name = "bookcrossing"
     ratings = _read_bx_csv(src, ratings_f, ["User-ID", "ISBN", "Book-Rating"])
     users = _read_bx_csv(src, users_f, ["User-ID", "Location", "Age"])
-    books = _read_bx_csv(src, books_f, ["ISBN", "Book-Title", "Book-Author", "Year-Of-Publication", "Publisher"])
+    book_columns = ["ISBN", "Book-Title", "Book-Author", "Year-Of-Publication", "Publisher"]
+    books = _read_bx_csv(src, books_f, book_columns, skip_bad_lines=True)
     books = _repair_books(books)
 
-    labels, _ = binary_labels(ratings["Book-Rating"].str.strip().to_numpy(), positive_above=5)
+    rating = ratings["Book-Rating"].str.strip()
+    bad = ~rating.str.fullmatch(r"\d+(\.\d*)?")
+    if bad.any():
+        raise DataProtocolError(
+            f"{src.describe(ratings_f)}: Book-Rating must be a number, got {rating[bad].iloc[0]!r} "
+            f"(data row {int(bad.to_numpy().argmax()) + 1})"
+        )
+    labels, _ = binary_labels(rating.to_numpy(), positive_above=5)
 
     u = pd.DataFrame(
         {

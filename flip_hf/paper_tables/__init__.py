@@ -56,12 +56,13 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--max_train_samples", type=int, default=None, help="Subsample train (smoke runs only).")
     parser.add_argument("--num_text_layers", type=int, default=None)
     parser.add_argument("--pretrain_epochs", type=float, default=None)
+    parser.add_argument("--p5_plm", dest="seq2seq_plm", default=None, help="Local T5-family checkpoint for P5.")
     args = parser.parse_args(argv)
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO, stream=sys.stdout)
     profile = PROFILES[args.profile]
     changes = {
         k: getattr(args, k)
-        for k in ("plm", "data_dir", "max_train_samples", "num_text_layers", "pretrain_epochs")
+        for k in ("plm", "data_dir", "max_train_samples", "num_text_layers", "pretrain_epochs", "seq2seq_plm")
         if getattr(args, k) is not None
     }
     profile = profile.replace(**changes)
@@ -72,14 +73,17 @@ def main(argv: list[str] | None = None) -> dict:
         "command": "python benchmarks/paper_tables.py " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:])),
         "device_description": device_description(),
         "device": device_tag(),
-        "wall_time_s": sum(r["wall_time_s"] for r in results),
+        "wall_time_s": sum(r.get("wall_time_s", 0.0) for r in results),
         "session_time_s": time.perf_counter() - start,
         "profile_settings": {k: str(v) for k, v in vars(profile).items()},
         "pretraining": _pretraining_summaries(work_dir, results),
     }
     paths = write_report(args.table, profile, results, args.results_dir, meta["device"], meta)
     for e in summarise(args.table, results):
-        print(f"{e['row']:<32} AUC {e['auc']:.4f} ± {e['auc_sd']:.4f}  Logloss {e['logloss']:.4f}", flush=True)
+        if "skipped" in e:
+            print(f"{e['row']:<32} {e['skipped']}", flush=True)
+        else:
+            print(f"{e['row']:<32} AUC {e['auc']:.4f} ± {e['auc_sd']:.4f}  Logloss {e['logloss']:.4f}", flush=True)
     print("results: " + ", ".join(paths.values()), flush=True)
     return {"paths": paths, "results": results}
 

@@ -15,6 +15,8 @@ class Row:
     ``preset=None``: no pretraining; ``mode="id"`` is then the plain ID model ("N/A"), ``"joint"``
     FLIP's joint finetuning from the plain encoders (Table VII's "w/o all").
     ``paper``: the paper's (AUC, Logloss) on MovieLens-1M, where it reports the row.
+    ``mode`` may also name a PLM baseline of `flip_hf.baselines` (``"ctr_bert"``, ``"p5"``): the
+    baseline trained from its text checkpoint, with no pretraining.
     """
 
     name: str
@@ -28,6 +30,10 @@ class Row:
     @property
     def uses_text(self) -> bool:
         return self.mode != "id"
+
+    @property
+    def is_baseline(self) -> bool:
+        return self.mode in ("ctr_bert", "p5")
 
     @property
     def slug(self) -> str:
@@ -58,6 +64,8 @@ TABLES: dict[str, list[Row]] = {
     "2": [  # Table II, MovieLens-1M column
         Row("DCNv2", "id", paper=(0.8548, 0.3893)),
         Row("CTRL", "id", "ctrl", paper=(0.8572, 0.3838)),
+        Row("CTR-BERT", "ctr_bert", paper=(0.8304, 0.4131)),
+        Row("P5", "p5", paper=(0.8304, 0.4173)),
         Row("PTab", "plm", "ptab", paper=(0.8426, 0.4195)),
         Row("FLIP_ID", "id", "flip", paper=(0.8600, 0.3802)),
         Row("FLIP_PLM", "plm", "flip", paper=(0.8456, 0.4161)),

@@ -26,7 +26,10 @@ class FinetuneBudget:
 @dataclass(frozen=True)
 class Profile:
     """Everything a table run needs besides its rows. ``data_files`` / ``time_column`` /
-    ``label_threshold``: for ``dataset="csv"`` or ``"parquet"`` (your own table)."""
+    ``label_threshold``: for ``dataset="csv"`` or ``"parquet"`` (your own table). ``seq2seq_plm``: a
+    local encoder-decoder (T5 family) for the P5 row; none ships, so that row waits for one.
+    ``user_fields``: the user side of the two-tower and P5 baselines (default: the data set's own,
+    `flip_hf.data.field_sides`; needed for csv/parquet tables)."""
 
     name: str
     dataset: str
@@ -43,6 +46,8 @@ class Profile:
     text_finetune: FinetuneBudget
     id_seeds: tuple[int, ...]
     text_seeds: tuple[int, ...]
+    seq2seq_plm: str | None = None
+    user_fields: tuple[str, ...] | None = None
     data_files: str | None = None
     time_column: str | None = None
     label_threshold: float | None = None

@@ -28,10 +28,15 @@ def _baseline_of(row: Row, rows: list[Row]) -> Row | None:
 def summarise(table: str, results: list[dict]) -> list[dict[str, Any]]:
     """One entry per row (in table order) with means, spreads, selections and paired differences."""
     rows = [r for r in TABLES[table] if any(x["row"] == r.name for x in results)]
-    by_row = {r.name: sorted((x for x in results if x["row"] == r.name), key=lambda x: x["seed"]) for r in rows}
+    by_row = {r.name: sorted((x for x in results if x["row"] == r.name), key=lambda x: x.get("seed", 0)) for r in rows}
     out = []
     for row in rows:
         runs = by_row[row.name]
+        if any("skipped" in x for x in runs):
+            out.append({"row": row.name, "mode": row.mode, "skipped": runs[0]["skipped"], "seeds": [],
+                        "paper_auc": row.paper[0] if row.paper else None,
+                        "paper_logloss": row.paper[1] if row.paper else None})  # fmt: skip
+            continue
         auc, auc_sd = _mean_sd([x["auc"] for x in runs])
         logloss, logloss_sd = _mean_sd([x["logloss"] for x in runs])
         entry = {
@@ -97,6 +102,10 @@ def render_markdown(table: str, profile: Profile, summary: list[dict], meta: dic
     ]
     for e in summary:
         n = len(e["seeds"])
+        if "skipped" in e:
+            lines.append(f"| {e['row']} | {e['skipped']} | | | | | | {_fmt(e['paper_auc'])} | "
+                         f"{_fmt(e['paper_logloss'])} | |")  # fmt: skip
+            continue
         lines.append(
             f"| {e['row']} | {_fmt(e['auc'], e['auc_sd'], n)} | {_fmt(e['logloss'], e['logloss_sd'], n)} | "
             f"{e['validation_auc']:.4f} | {n} | {', '.join(f'{lr:g}' for lr in e['learning_rates'])} | "
@@ -129,6 +138,7 @@ def plot_auc(table: str, summary: list[dict], path: str | os.PathLike, title: st
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    summary = [e for e in summary if "skipped" not in e]
     names = [e["row"] for e in summary]
     fig, ax = plt.subplots(figsize=(max(5.0, 1.1 * len(names) + 1.5), 3.8), dpi=110)
     xs = range(len(names))

@@ -16,14 +16,24 @@ from typing import Any
 
 from transformers import EarlyStoppingCallback, TrainingArguments, set_seed
 
-from ..cli import DataArguments, FlipConfigArguments, ModelArguments, build_ctr_model, load_data, run_pretrain
+from ..baselines import build_baseline, load_baseline, load_text_tokenizer, train_baseline
+from ..cli import (
+    DataArguments,
+    FlipConfigArguments,
+    ModelArguments,
+    build_ctr_model,
+    fit_tokenizer,
+    load_data,
+    run_pretrain,
+)
 from ..collator import DataCollatorForCTR
 from ..configuration_flip import PRETRAINING_PRESETS, FlipConfig
+from ..data import field_sides
 from ..metrics import compute_ctr_metrics
 from ..modeling_flip import FlipForCTR
 from ..runs import CTR_TRAINING_DEFAULTS, PRETRAIN_TRAINING_DEFAULTS, evaluate_ctr, launcher_defaults, train_ctr
 from ..tokenization_flip import FlipTabularTokenizer
-from ..trainer import FlipTrainer
+from ..trainer import FlipTrainer, checkpoint_folders, resolve_checkpoint
 from .definitions import TABLES, Row
 from .profiles import FinetuneBudget, Profile
 
@@ -88,7 +98,8 @@ def row_key(row: Row, profile: Profile, seed: int) -> str:
     budget = profile.text_finetune if row.uses_text else profile.id_finetune
     config = _effective_config({**row.finetune_overrides, "mode": row.mode, "id_model": row.id_model})
     what = [config, budget, seed, profile.eval_batch_size]
-    base = pretrain_key(row, profile) if row.preset else f"{row.id_model}-none-{_digest([profile.name, profile.plm])}"
+    plms = [profile.name, profile.plm] + ([profile.seq2seq_plm] if row.mode == "p5" else [])
+    base = pretrain_key(row, profile) if row.preset else f"{row.id_model}-none-{_digest(plms)}"
     return f"{base}--{row.mode}-seed{seed}-{_digest(what)}"
 
 
@@ -123,11 +134,8 @@ def ensure_pretrained(row: Row, profile: Profile, work_dir: Path) -> tuple[Path,
 
 
 def _last_checkpoint(folder: Path) -> str | None:
-    """The newest ``checkpoint-N`` folder of an interrupted run, or None."""
-    if not folder.is_dir():
-        return None
-    steps = [p for p in folder.iterdir() if p.name.startswith("checkpoint-") and p.name[11:].isdigit()]
-    return str(max(steps, key=lambda p: int(p.name[11:]))) if steps else None
+    """The newest complete ``checkpoint-N`` folder of an interrupted run, or None."""
+    return resolve_checkpoint("last", str(folder)) if checkpoint_folders(str(folder)) else None
 
 
 def _finetune_arguments(out: Path, profile: Profile, budget: FinetuneBudget, lr: float, seed: int, text: bool):
@@ -158,32 +166,43 @@ def _finetune_arguments(out: Path, profile: Profile, budget: FinetuneBudget, lr:
     )
 
 
+def _train_once(row: Row, profile: Profile, budget: FinetuneBudget, lr: float, seed: int, ds, out: Path,
+                pretrained_dir: Path | None):  # fmt: skip
+    """One finetuning run of ``row`` at learning rate ``lr``: (trainer, encoded splits, facts)."""
+    data_args = data_arguments(profile)
+    args = _finetune_arguments(out, profile, budget, lr, seed, row.uses_text)
+    callbacks = [EarlyStoppingCallback(early_stopping_patience=budget.patience)] if budget.max_epochs > 1 else []
+    set_seed(seed)
+    if row.is_baseline:
+        plm = profile.seq2seq_plm if row.mode == "p5" else profile.plm
+        tokenizer = fit_tokenizer(ds, data_args, text_tokenizer=load_text_tokenizer(plm))
+        user, item = (list(profile.user_fields), None) if profile.user_fields else field_sides(profile.dataset)
+        model, processor = build_baseline(
+            row.mode, tokenizer, plm, user, item, num_text_layers=profile.num_text_layers, **row.finetune_overrides
+        )
+        return train_baseline(model, processor, ds, args, budget.text_learning_rate, callbacks)
+    model_args = ModelArguments(
+        plm=profile.plm,
+        num_text_layers=profile.num_text_layers,
+        pretrained_dir=str(pretrained_dir) if pretrained_dir else None,
+        text_learning_rate=budget.text_learning_rate,
+    )
+    overrides = {"mode": row.mode, **row.finetune_overrides}
+    if pretrained_dir is None:
+        overrides["id_model"] = row.id_model
+    model, tokenizer = build_ctr_model(model_args, overrides, ds, data_args)
+    return train_ctr(model, tokenizer, ds, args, row.uses_text, budget.text_learning_rate, callbacks)
+
+
 def finetune_row(row: Row, profile: Profile, seed: int, work_dir: Path, pretrained_dir: Path | None) -> dict:
     """Select the learning rate (and, by early stopping, the epoch) on validation AUC; test once."""
     budget = profile.text_finetune if row.uses_text else profile.id_finetune
-    data_args = data_arguments(profile)
-    ds = load_data(data_args)
+    ds = load_data(data_arguments(profile))
     run_dir = work_dir / "finetune" / row_key(row, profile, seed)
-    best_dir, grid, best = run_dir / "best", [], None
-    encoded = tokenizer = None
+    best_dir, grid, best, encoded = run_dir / "best", [], None, None
     for lr in budget.learning_rates:
-        model_args = ModelArguments(
-            plm=profile.plm,
-            num_text_layers=profile.num_text_layers,
-            pretrained_dir=str(pretrained_dir) if pretrained_dir else None,
-            text_learning_rate=budget.text_learning_rate,
-        )
-        overrides = {"mode": row.mode, **row.finetune_overrides}
-        if pretrained_dir is None:
-            overrides["id_model"] = row.id_model
-        set_seed(seed)
-        model, tokenizer = build_ctr_model(model_args, overrides, ds, data_args)
         out = run_dir / f"lr{lr:g}"
-        args = _finetune_arguments(out, profile, budget, lr, seed, row.uses_text)
-        callbacks = [EarlyStoppingCallback(early_stopping_patience=budget.patience)] if budget.max_epochs > 1 else []
-        trainer, encoded, facts = train_ctr(
-            model, tokenizer, ds, args, row.uses_text, budget.text_learning_rate, callbacks
-        )
+        trainer, encoded, facts = _train_once(row, profile, budget, lr, seed, ds, out, pretrained_dir)
         trainer.remove_callback(EarlyStoppingCallback)  # it reads eval_* metrics only: done with training
         val = evaluate_ctr(trainer, encoded, "validation")
         grid.append({"learning_rate": lr, **{f"validation_{k}": v for k, v in val.items()}, **facts})
@@ -191,13 +210,13 @@ def finetune_row(row: Row, profile: Profile, seed: int, work_dir: Path, pretrain
         if best is None or val["auc"] > best["validation_auc"]:
             best = grid[-1]
             trainer.save_model(str(best_dir))
-        del trainer, model
+        del trainer
         shutil.rmtree(out, ignore_errors=True)
-    test = _evaluate_saved(best_dir, tokenizer, encoded, profile, row.uses_text)
+    test = _evaluate_saved(best_dir, row, encoded, profile)
     return {
         "learning_rate": best["learning_rate"],
         "text_learning_rate": budget.text_learning_rate if row.uses_text else None,
-        "best_epoch": best["best_checkpoint_epoch"],
+        "best_epoch": best.get("best_checkpoint_epoch"),
         "epochs_run": best["epochs_run"],
         "validation_auc": best["validation_auc"],
         "validation_logloss": best["validation_logloss"],
@@ -210,9 +229,14 @@ def finetune_row(row: Row, profile: Profile, seed: int, work_dir: Path, pretrain
     }
 
 
-def _evaluate_saved(best_dir: Path, tokenizer: FlipTabularTokenizer, encoded, profile: Profile, text: bool) -> dict:
+def _evaluate_saved(best_dir: Path, row: Row, encoded, profile: Profile) -> dict:
     """The selected model, read back from its folder, on the test split (the only test read)."""
-    model = FlipForCTR.from_pretrained(str(best_dir))
+    if row.is_baseline:
+        model, processor = load_baseline(str(best_dir))
+        collator = processor.data_collator(training=False)
+    else:
+        model = FlipForCTR.from_pretrained(str(best_dir))
+        collator = DataCollatorForCTR(FlipTabularTokenizer.from_pretrained(str(best_dir)), text=row.uses_text)
     args = TrainingArguments(
         output_dir=str(best_dir / "eval"),
         per_device_eval_batch_size=profile.eval_batch_size,
@@ -223,12 +247,7 @@ def _evaluate_saved(best_dir: Path, tokenizer: FlipTabularTokenizer, encoded, pr
         remove_unused_columns=False,
         **launcher_defaults(),
     )
-    trainer = FlipTrainer(
-        model=model,
-        args=args,
-        data_collator=DataCollatorForCTR(tokenizer, text=text),
-        compute_metrics=compute_ctr_metrics,
-    )
+    trainer = FlipTrainer(model=model, args=args, data_collator=collator, compute_metrics=compute_ctr_metrics)
     return evaluate_ctr(trainer, encoded, "test")
 
 
@@ -245,6 +264,10 @@ def run_table(table: str, profile: Profile, work_dir: str | os.PathLike, rows: l
     work_dir = Path(work_dir)
     results = []
     for row in selected:
+        if row.mode == "p5" and not profile.seq2seq_plm:
+            logger.info("%s: skipped, it needs a T5-family checkpoint (--p5_plm)", row.name)
+            results.append({"row": row.name, "mode": row.mode, "skipped": "needs a T5 checkpoint (--p5_plm)"})
+            continue
         for seed in profile.text_seeds if row.uses_text else profile.id_seeds:
             path = work_dir / "results" / f"{row_key(row, profile, seed)}.json"
             result = _read_json(path)

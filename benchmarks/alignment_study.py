@@ -1,0 +1,151 @@
+#!/usr/bin/env python
+"""Why FLIP_ID does (or does not) beat its own DCNv2 on MovieLens-100K: the evidence behind
+benchmarks/results/alignment_study.md.
+
+    python benchmarks/alignment_study.py --tables icl_norm objectives --work_dir runs/paper_tables
+
+Reads the tables runner's finished rows (cpu profile; each row's learning rate and epochs were
+chosen on validation, its test split read once) and adds diagnostics that select nothing:
+- per row and seed, FLIP_ID minus DCNv2 on the same finetuning seed, and the test AUC split into
+  rows whose user the training split never saw (cold, the unknown id) and the others (warm);
+- what pretraining did to the ID embedding table (mean row norm, effective rank of the user-id and
+  movie-id blocks) against the untouched initialisation and against a CTR-trained DCNv2, and the
+  nearest neighbours of a few movies;
+writes benchmarks/results/alignment_study.json (and prints the tables).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+
+import numpy as np
+import torch
+
+from flip_hf import FlipConfig, FlipForCTR, FlipForPretraining, FlipTabularTokenizer, load_ctr_dataset
+from flip_hf.analysis import effective_rank, embedding_table, nearest_neighbours, singular_spectrum
+from flip_hf.metrics import ctr_metrics
+from flip_hf.paper_tables import PROFILES, TABLES, run_table
+from flip_hf.paper_tables.runner import row_key
+from flip_hf.tokenization_flip import MASK_ID
+
+MOVIES = ["Star Wars (1977)", "Toy Story (1995)", "Fargo (1996)", "Scream (1996)"]
+
+
+def _best_dir(work_dir: str, key: str) -> str:
+    return os.path.join(work_dir, "finetune", key, "best")
+
+
+@torch.no_grad()
+def cold_warm(model_dir: str, split, unseen_to_mask: bool = False) -> dict[str, float]:
+    """AUC on all rows, on rows with an unseen user (cold) and on the others (warm)."""
+    model = FlipForCTR.from_pretrained(model_dir).eval()
+    tok = FlipTabularTokenizer.from_pretrained(model_dir)
+    ids = tok.encode_features(split[:])
+    cold = ids[:, tok.field_names.index("user id")] == tok.unknown_feature_id("user id")
+    if unseen_to_mask:  # every unknown id -> the shared <MASK> id the pretraining trained
+        unknown = torch.tensor(tok.field_offsets)[None, :].expand_as(ids)
+        ids = torch.where(ids == unknown, torch.full_like(ids, MASK_ID), ids)
+    probs = torch.sigmoid(model(feature_ids=ids).logits).numpy()
+    y = np.asarray(split["label"])
+    c = cold.numpy()
+    return {
+        "auc": ctr_metrics(y, probs)["auc"],
+        "cold_auc": ctr_metrics(y[c], probs[c])["auc"],
+        "warm_auc": ctr_metrics(y[~c], probs[~c])["auc"],
+        "cold_share": float(c.mean()),
+    }
+
+
+def _mean(entries: list[dict], key: str, part: str | None = None) -> float:
+    values = [(e[part][key] if part else e[key]) for e in entries]
+    values = [v for v in values if v is not None]
+    return statistics.fmean(values) if values else float("nan")
+
+
+def embedding_facts(model, tokenizer) -> dict[str, float]:
+    out = {}
+    for field in ("user id", "movie id"):
+        table = embedding_table(model, tokenizer, [field])
+        out[f"{field} norm"] = float(table.norm(dim=1).mean())
+        out[f"{field} effective rank"] = effective_rank(singular_spectrum(table))
+    return out
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--tables", nargs="+", default=["icl_norm", "objectives"])
+    parser.add_argument("--work_dir", default="runs/paper_tables")
+    parser.add_argument("--output", default="benchmarks/results/alignment_study.json")
+    parser.add_argument("--unseen_to_mask", action="store_true", help="Also score with unknown ids -> <MASK>.")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(1)
+    profile = PROFILES["cpu"]
+    ds = load_ctr_dataset(profile.dataset, validation_size=profile.validation_size)
+    report = {"rows": [], "embeddings": {}, "neighbours": {}}
+    seen_rows = set()
+    for table in args.tables:
+        finished = {  # only rows whose every seed is done; run_table would train the others
+            r.name
+            for r in TABLES[table]
+            if all(
+                os.path.isfile(os.path.join(args.work_dir, "results", f"{row_key(r, profile, s)}.json"))
+                for s in (profile.text_seeds if r.uses_text else profile.id_seeds)
+            )
+        }
+        if not finished:
+            continue
+        results = run_table(table, profile, args.work_dir, rows=sorted(finished))
+        base = {r["seed"]: r["auc"] for r in results if r["row"] == "DCNv2"}
+        for r in results:
+            if (r["row"], r["seed"]) in seen_rows or r["mode"] != "id":
+                continue
+            seen_rows.add((r["row"], r["seed"]))
+            key = row_key(next(x for x in TABLES[table] if x.name == r["row"]), profile, r["seed"])
+            entry = {k: r[k] for k in ("row", "seed", "auc", "logloss", "validation_auc", "learning_rate")}
+            entry["minus_dcnv2"] = r["auc"] - base[r["seed"]] if r["seed"] in base else None
+            entry["test"] = cold_warm(_best_dir(args.work_dir, key), ds["test"])
+            entry["validation"] = cold_warm(_best_dir(args.work_dir, key), ds["validation"])
+            if args.unseen_to_mask:
+                entry["test_mask"] = cold_warm(_best_dir(args.work_dir, key), ds["test"], True)
+                entry["validation_mask"] = cold_warm(_best_dir(args.work_dir, key), ds["validation"], True)
+            report["rows"].append(entry)
+            if r.get("pretrain") and r["pretrain"]["folder"] not in report["embeddings"]:
+                folder = os.path.join(args.work_dir, "pretrain", r["pretrain"]["folder"])
+                model = FlipForPretraining.from_pretrained(folder)
+                tok = FlipTabularTokenizer.from_pretrained(folder)
+                report["embeddings"][r["pretrain"]["folder"]] = {"row": r["row"], **embedding_facts(model, tok)}
+                report["neighbours"][r["row"]] = nearest_neighbours(model, tok, "title", MOVIES)
+            if r["row"] == "DCNv2" and "DCNv2 (CTR-trained)" not in report["embeddings"]:
+                model = FlipForCTR.from_pretrained(_best_dir(args.work_dir, key))
+                tok = FlipTabularTokenizer.from_pretrained(_best_dir(args.work_dir, key))
+                report["embeddings"]["DCNv2 (CTR-trained)"] = {"row": "DCNv2", **embedding_facts(model, tok)}
+                torch.manual_seed(profile.pretrain_seed)
+                init = FlipForCTR(FlipConfig.from_tokenizer(tok, mode="id"))
+                report["embeddings"]["initialisation"] = {"row": "-", **embedding_facts(init, tok)}
+    by_row = {}
+    for e in report["rows"]:
+        by_row.setdefault(e["row"], []).append(e)
+    print("| row | test AUC | FLIP_ID − DCNv2 (paired) | cold AUC | warm AUC | val AUC |")
+    print("|---|---|---|---|---|---|")
+    for name, entries in by_row.items():
+        diffs = [e["minus_dcnv2"] for e in entries if e["minus_dcnv2"] is not None]
+        sd = statistics.stdev(diffs) if len(diffs) > 1 else 0.0
+        print(
+            f"| {name} | {_mean(entries, 'auc'):.4f} | {statistics.fmean(diffs):+.4f} ± {sd:.4f} | "
+            f"{_mean(entries, 'cold_auc', 'test'):.4f} | {_mean(entries, 'warm_auc', 'test'):.4f} | "
+            f"{_mean(entries, 'validation_auc'):.4f} |"
+        )
+    for name, facts in report["embeddings"].items():
+        print(name, {k: round(v, 3) if isinstance(v, float) else v for k, v in facts.items()})
+    os.makedirs(os.path.dirname(args.output), exist_ok=True)
+    with open(args.output, "w", encoding="utf-8") as fh:
+        json.dump(report, fh, indent=2, default=float)
+    print("wrote", args.output)
+    return report
+
+
+if __name__ == "__main__":
+    main()
