@@ -70,6 +70,13 @@ class DataArguments:
         default=None,
         metadata={"help": "Text of values the vocabulary never saw: 'value' (kept; the default) or 'unknown'."},
     )
+    unseen_id: str | None = field(
+        default=None,
+        metadata={
+            "help": "Feature id of values the vocabulary never saw: 'unknown' (the field's; the default) or "
+            "'mask' (the <MASK> id the pretraining trained). Also applies to a --pretrained_dir tokenizer."
+        },
+    )
     subsample_seed: int = field(default=0, metadata={"help": "Seed of the train/validation/test subsets."})
 
 
@@ -219,7 +226,7 @@ def load_data(args: DataArguments):
 
 def fit_tokenizer(ds, args: DataArguments, text_tokenizer: Any = None) -> FlipTabularTokenizer:
     """The tokenizer fitted on the train split only."""
-    kwargs = {"unseen_text": args.unseen_text} if args.unseen_text else {}
+    kwargs = {k: getattr(args, k) for k in ("unseen_text", "unseen_id") if getattr(args, k)}
     return FlipTabularTokenizer.from_dataset(
         ds["train"], text_tokenizer=text_tokenizer, min_count=args.min_count, max_length=args.max_seq_length, **kwargs
     )
@@ -281,7 +288,7 @@ def build_ctr_model(model_args: ModelArguments, overrides: dict[str, Any], ds, d
     """(model, tokenizer): from a pretraining folder, or from the plain encoders (mode "id" without a
     pretraining folder is the paper's plain ID model, "N/A" in its tables)."""
     if model_args.pretrained_dir:
-        tokenizer = FlipTabularTokenizer.from_pretrained(model_args.pretrained_dir)
+        tokenizer = FlipTabularTokenizer.from_pretrained(model_args.pretrained_dir, unseen_id=data_args.unseen_id)
         missing = [f for f in tokenizer.field_names if f not in ds["train"].column_names]
         if missing:
             raise ValueError(f"The pretrained tokenizer expects fields {missing} that the data set lacks.")

@@ -40,16 +40,20 @@ def strip_pooler(text_model: nn.Module) -> nn.Module:
     return text_model
 
 
-def load_text_encoder(plm_path: str | os.PathLike | None = None, **kwargs: Any) -> PreTrainedModel:
-    """Any local HF text encoder (default: the packaged MiniLM) as an fp32 `AutoModel` without pooler.
-
-    Nothing is downloaded: a path that is not a local folder raises FileNotFoundError.
-    """
+def local_checkpoint(plm_path: str | os.PathLike | None = None) -> str:
+    """The folder of a local text-model checkpoint (default: the packaged MiniLM). Nothing is
+    downloaded: a path that is not a local folder raises FileNotFoundError."""
     path = str(plm_path or default_plm_path())
     if not os.path.isdir(path):
         raise FileNotFoundError(
-            f"Text encoder {path!r} is not a local folder (no downloads here): pass a local HF checkpoint."
+            f"Text model {path!r} is not a local folder (no downloads here): pass a local HF checkpoint."
         )
+    return path
+
+
+def load_text_encoder(plm_path: str | os.PathLike | None = None, **kwargs: Any) -> PreTrainedModel:
+    """Any local HF text encoder (default: the packaged MiniLM) as an fp32 `AutoModel` without pooler."""
+    path = local_checkpoint(plm_path)
     kwargs.setdefault("dtype", torch.float32)  # train in fp32 (bf16 through autocast), even from a bf16 copy
     return strip_pooler(AutoModel.from_pretrained(path, **kwargs))
 
@@ -87,6 +91,7 @@ __all__ = [
     "TEXT_POOLINGS",
     "default_plm_path",
     "load_text_encoder",
+    "local_checkpoint",
     "pool_text",
     "strip_pooler",
     "truncate_layers",

@@ -40,6 +40,8 @@ MASK_ID = 1
 UNKNOWN_TEXT = "unknown"
 UNSEEN_TEXT_MODES = ("value", "unknown")
 """``unseen_text`` modes: keep an unseen value's raw text (the default), or write "unknown"."""
+UNSEEN_ID_MODES = ("unknown", "mask")
+"""``unseen_id`` modes: an unseen value's feature id is its field's unknown id (the default) or <MASK>."""
 _FORMAT_VERSION = 1
 
 
@@ -74,6 +76,11 @@ class FlipTabularTokenizer(PushToHubMixin):
             Text of a value absent from the vocabulary: `"value"` keeps its raw text, `"unknown"`
             writes "unknown". Its feature id is the field's unknown id either way, and a missing
             value is always the text "unknown".
+        unseen_id (`str`, *optional*, defaults to `"unknown"`):
+            Feature id of a value absent from the vocabulary: `"unknown"`, its field's unknown id (which
+            no training row updates when every training value is in the vocabulary), or `"mask"`, the
+            shared <MASK> id that FLIP's masked tabular modelling (paper Section IV-C4) trains as "this
+            field's value is hidden". A missing value is always the field's unknown id.
     """
 
     def __init__(
@@ -85,6 +92,7 @@ class FlipTabularTokenizer(PushToHubMixin):
         text_tokenizer: PreTrainedTokenizerBase | str | os.PathLike | None = None,
         max_length: int | None = None,
         unseen_text: str = "value",
+        unseen_id: str = "unknown",
     ):
         field_names = [str(f) for f in field_names]
         if not field_names:
@@ -99,8 +107,11 @@ class FlipTabularTokenizer(PushToHubMixin):
                 f"unseen_text must be 'value' (default: keep the raw text of unseen values) or 'unknown', "
                 f"not {unseen_text!r}."
             )
+        if unseen_id not in UNSEEN_ID_MODES:
+            raise ValueError(f"unseen_id must be one of {UNSEEN_ID_MODES}, not {unseen_id!r}.")
         self.field_names = field_names
         self.unseen_text = unseen_text
+        self.unseen_id = unseen_id
         self._vocab: list[list[str]] = [list(vocabularies[f]) for f in field_names]
         self._offsets: list[int] = []
         self._value_to_id: list[dict[str, int]] = []
@@ -256,8 +267,9 @@ class FlipTabularTokenizer(PushToHubMixin):
     # ------------------------------------------------------------------ tabular view
     def _lookup(self, f: int, column: Sequence[Any]) -> tuple[list[int], list[str | None]]:
         table, unk = self._value_to_id[f], self._offsets[f]
+        unseen = MASK_ID if self.unseen_id == "mask" else unk
         texts = [cell_to_text(v) for v in column]
-        return [table.get(t, unk) if t is not None else unk for t in texts], texts
+        return [table.get(t, unseen) if t is not None else unk for t in texts], texts
 
     def encode_features(self, rows: Any) -> torch.Tensor:
         """Feature ids only (B, F) int64: the cheap path for ID-only models."""
@@ -304,10 +316,8 @@ class FlipTabularTokenizer(PushToHubMixin):
         ids, texts, keep = [], [], self.unseen_text == "value"  # keep the raw text of unseen values
         for f, name in enumerate(self.field_names):
             col_ids, col_texts = self._lookup(f, columns[name])
-            unk = self._offsets[f]
-            col_texts = [
-                t if t is not None and (keep or i != unk) else UNKNOWN_TEXT for i, t in zip(col_ids, col_texts)
-            ]
+            known = self._value_to_id[f]
+            col_texts = [t if t is not None and (keep or t in known) else UNKNOWN_TEXT for t in col_texts]
             ids.append(col_ids)
             texts.append(col_texts)
         return ids, texts
@@ -415,6 +425,7 @@ class FlipTabularTokenizer(PushToHubMixin):
             "unknown_counts": {n: int(self._counts[self._offsets[f]]) for f, n in enumerate(self.field_names)},
             "max_length": self.max_length,
             "unseen_text": self.unseen_text,
+            "unseen_id": self.unseen_id,
             "feature_vocab_size": self._vocab_size,
             "special_ids": {"pad": PAD_ID, "mask": MASK_ID},
         }
@@ -448,9 +459,12 @@ class FlipTabularTokenizer(PushToHubMixin):
         pretrained_path: str | os.PathLike,
         field_names: Sequence[str] | None = None,
         text_tokenizer: PreTrainedTokenizerBase | str | None = None,
+        unseen_id: str | None = None,
         **kwargs: Any,
     ) -> FlipTabularTokenizer:
         """Load from a folder written by `save_pretrained` (or a Hub repo id holding one).
+
+        ``unseen_id``, if given, replaces the saved mapping of unseen values (a serving choice).
 
         ``field_names``, if given, must equal the saved field list: this guards against loading a
         tokenizer fitted on another table.
@@ -499,6 +513,7 @@ class FlipTabularTokenizer(PushToHubMixin):
                 text_tokenizer=text_tokenizer,
                 max_length=state.get("max_length"),
                 unseen_text=state.get("unseen_text", "unknown"),  # files from before the option: the old behaviour
+                unseen_id=unseen_id or state.get("unseen_id", "unknown"),
             )
         except (KeyError, TypeError, ValueError) as err:
             raise ValueError(f"{vocab_file} is not a valid {FEATURE_VOCAB_FILE}: {err}") from None

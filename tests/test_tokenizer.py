@@ -874,3 +874,22 @@ def test_encode_datasetdict(table, flip_tokenizer):
     enc = flip_tokenizer.encode_dataset(dd)
     assert set(enc) == {"train", "test"} and len(enc["test"]) == 10
     assert enc["test"][:] == dict(flip_tokenizer(columns_of(table, slice(30, 40))))
+
+
+def test_unseen_values_can_take_the_mask_id(text_tokenizer, tmp_path):
+    from flip_hf.tokenization_flip import MASK_ID
+
+    train = {"user id": ["1", "2", "3"], "gender": ["male", "female", "male"], "label": [0, 1, 0]}
+    tok = FlipTabularTokenizer.from_dataset(train, text_tokenizer=text_tokenizer, unseen_id="mask")
+    rows = {"user id": ["2", "99", None], "gender": ["female", "other", "male"]}
+    ids = tok.encode_features(rows)
+    assert ids[0, 0] == tok.field_offsets[0] + 2  # a known value keeps its id
+    assert ids[1, 0] == MASK_ID and ids[1, 1] == MASK_ID  # unseen values: the shared <MASK> id
+    assert ids[2, 0] == tok.unknown_feature_id("user id")  # a missing value: the field's unknown id
+    assert tok.value_texts(rows)[1] == ["99", "other"]  # the text view still reads them
+    tok.save_pretrained(tmp_path)
+    assert FlipTabularTokenizer.from_pretrained(tmp_path).unseen_id == "mask"
+    plain = FlipTabularTokenizer.from_pretrained(tmp_path, unseen_id="unknown")
+    assert plain.encode_features(rows)[1, 0] == plain.unknown_feature_id("user id")
+    with pytest.raises(ValueError, match="unseen_id"):
+        FlipTabularTokenizer.from_dataset(train, text_tokenizer=text_tokenizer, unseen_id="drop")

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 from transformers import AutoConfig, AutoModelForSeq2SeqLM, AutoTokenizer, PreTrainedModel
 
-from ..plm import default_plm_path, load_text_encoder
+from ..plm import default_plm_path, load_text_encoder, local_checkpoint
 
 KINDS = ("encoder", "encoder-decoder")
 
@@ -21,11 +21,7 @@ def check_checkpoint_kind(plm_path: str | os.PathLike | None, kind: str, baselin
     text model of ``kind`` (`"encoder"` or `"encoder-decoder"`); ValueError naming both otherwise."""
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, got {kind!r}.")
-    path = str(plm_path or default_plm_path())
-    if not os.path.isdir(path):
-        raise FileNotFoundError(
-            f"Text model {path!r} is not a local folder (no downloads here): pass a local checkpoint."
-        )
+    path = local_checkpoint(plm_path)
     config = AutoConfig.from_pretrained(path)
     found = "encoder-decoder" if getattr(config, "is_encoder_decoder", False) else "encoder"
     if found != kind:

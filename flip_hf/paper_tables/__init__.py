@@ -57,12 +57,21 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--num_text_layers", type=int, default=None)
     parser.add_argument("--pretrain_epochs", type=float, default=None)
     parser.add_argument("--p5_plm", dest="seq2seq_plm", default=None, help="Local T5-family checkpoint for P5.")
+    parser.add_argument("--unseen_id", default=None, choices=["unknown", "mask"], help="Feature id of unseen values.")
     args = parser.parse_args(argv)
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO, stream=sys.stdout)
     profile = PROFILES[args.profile]
     changes = {
         k: getattr(args, k)
-        for k in ("plm", "data_dir", "max_train_samples", "num_text_layers", "pretrain_epochs", "seq2seq_plm")
+        for k in (
+            "plm",
+            "data_dir",
+            "max_train_samples",
+            "num_text_layers",
+            "pretrain_epochs",
+            "seq2seq_plm",
+            "unseen_id",
+        )
         if getattr(args, k) is not None
     }
     profile = profile.replace(**changes)

@@ -29,7 +29,8 @@ class Profile:
     ``label_threshold``: for ``dataset="csv"`` or ``"parquet"`` (your own table). ``seq2seq_plm``: a
     local encoder-decoder (T5 family) for the P5 row; none ships, so that row waits for one.
     ``user_fields``: the user side of the two-tower and P5 baselines (default: the data set's own,
-    `flip_hf.data.field_sides`; needed for csv/parquet tables)."""
+    `flip_hf.data.field_sides`; needed for csv/parquet tables). ``unseen_id``: the feature id of values
+    the training split never had (`FlipTabularTokenizer`'s ``unseen_id``)."""
 
     name: str
     dataset: str
@@ -48,6 +49,7 @@ class Profile:
     text_seeds: tuple[int, ...]
     seq2seq_plm: str | None = None
     user_fields: tuple[str, ...] | None = None
+    unseen_id: str = "unknown"
     data_files: str | None = None
     time_column: str | None = None
     label_threshold: float | None = None

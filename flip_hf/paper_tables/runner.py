@@ -69,6 +69,7 @@ def data_arguments(profile: Profile) -> DataArguments:
         validation_size=profile.validation_size,
         max_train_samples=profile.max_train_samples,
         max_seq_length=profile.max_seq_length,
+        unseen_id=profile.unseen_id,
     )
 
 
@@ -97,7 +98,9 @@ def row_key(row: Row, profile: Profile, seed: int) -> str:
     """Name of a row's result file: rows of different tables that are the same run share it."""
     budget = profile.text_finetune if row.uses_text else profile.id_finetune
     config = _effective_config({**row.finetune_overrides, "mode": row.mode, "id_model": row.id_model})
-    what = [config, budget, seed, profile.eval_batch_size]
+    what = [config, budget, seed, profile.eval_batch_size] + (
+        [profile.unseen_id] if profile.unseen_id != "unknown" else []
+    )
     plms = [profile.name, profile.plm] + ([profile.seq2seq_plm] if row.mode == "p5" else [])
     base = pretrain_key(row, profile) if row.preset else f"{row.id_model}-none-{_digest(plms)}"
     return f"{base}--{row.mode}-seed{seed}-{_digest(what)}"
