@@ -90,7 +90,13 @@ class ModelArguments:
         default="flip", metadata={"help": f"Pretraining variant: {', '.join(PRETRAINING_PRESETS)} (config flags win)."}
     )
     pretrained_dir: str | None = field(default=None, metadata={"help": "Finetuning: a run_pretrain.py output."})
-    text_learning_rate: float | None = field(default=5e-5, metadata={"help": "Finetuning: the text encoder's lr."})
+    text_learning_rate: float | None = field(
+        default=5e-5,
+        metadata={
+            "help": "The text encoder's learning rate (finetuning default 5e-5; pretraining default: none, "
+            "the text encoder trains at --learning_rate like the rest)."
+        },
+    )
     early_stopping_patience: int | None = field(
         default=None,
         metadata={
@@ -254,6 +260,7 @@ def run_pretrain(model_args: ModelArguments, config_args, data_args: DataArgumen
         train_dataset=train,
         data_collator=DataCollatorForFlipPretraining.from_config(tokenizer, model.config),
         processing_class=tokenizer,
+        text_learning_rate=model_args.text_learning_rate,
     )
     start = time.perf_counter()
     result = trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
@@ -269,6 +276,8 @@ def run_pretrain(model_args: ModelArguments, config_args, data_args: DataArgumen
         "plm": model.config.text_config.name_or_path or str(model_args.plm),
         "num_text_layers": model.config.text_config.num_hidden_layers,
         "epochs": training_args.num_train_epochs,
+        "learning_rate": training_args.learning_rate,
+        "text_learning_rate": model_args.text_learning_rate,
         "global_step": trainer.state.global_step,
         "train_time_s": round(elapsed, 2),
         "train_samples_per_second": result.metrics.get("train_samples_per_second"),
@@ -353,7 +362,8 @@ def run_finetune(model_args: ModelArguments, config_args, data_args: DataArgumen
 
 def pretrain_main(argv: list[str] | None = None) -> dict[str, Any]:
     """``examples/run_pretrain.py``."""
-    return run_pretrain(*parse_args(dict(PRETRAIN_TRAINING_DEFAULTS, output_dir="runs/pretrain"), argv))
+    defaults = dict(PRETRAIN_TRAINING_DEFAULTS, output_dir="runs/pretrain", text_learning_rate=None)
+    return run_pretrain(*parse_args(defaults, argv))
 
 
 def finetune_main(argv: list[str] | None = None) -> dict[str, Any]:

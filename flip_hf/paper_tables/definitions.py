@@ -14,6 +14,9 @@ class Row:
 
     ``preset=None``: no pretraining; ``mode="id"`` is then the plain ID model ("N/A"), ``"joint"``
     FLIP's joint finetuning from the plain encoders (Table VII's "w/o all").
+    ``pretrain_budget``: changes of the profile's pretraining budget for this row (``epochs``,
+    ``learning_rate``, ``text_learning_rate``: the text encoder's own rate, the rest trains at
+    ``learning_rate``).
     ``paper``: the paper's (AUC, Logloss) on MovieLens-1M, where it reports the row.
     ``mode`` may also name a PLM baseline of `flip_hf.baselines` (``"ctr_bert"``, ``"p5"``): the
     baseline trained from its text checkpoint, with no pretraining.
@@ -25,6 +28,7 @@ class Row:
     id_model: str = "dcnv2"
     pretrain_overrides: dict[str, Any] = field(default_factory=dict)
     finetune_overrides: dict[str, Any] = field(default_factory=dict)
+    pretrain_budget: dict[str, Any] = field(default_factory=dict)
     paper: tuple[float, float] | None = None
 
     @property
@@ -98,6 +102,12 @@ TABLES: dict[str, list[Row]] = {
         Row("FLIP_ID (MLM+ICL)", "id", "no_mtm"),
         Row("FLIP_ID (MTM+ICL)", "id", "no_mlm"),
     ],
+    "alignment": [  # what it takes for pretraining to move the ID side (FLIP_ID against its DCNv2)
+        Row("DCNv2", "id"),
+        Row("FLIP_ID", "id", "flip"),
+        Row("FLIP_ID (ID lr 1e-3)", "id", "flip", pretrain_budget={"learning_rate": 1e-3, "text_learning_rate": 3e-4}),
+        Row("FLIP_ID (ID lr 3e-3)", "id", "flip", pretrain_budget={"learning_rate": 3e-3, "text_learning_rate": 3e-4}),
+    ],
     "pooling": [  # the PLM head on [CLS] (the paper) or on the token mean (sentence encoders)
         Row("FLIP_PLM (cls)", "plm", "flip", finetune_overrides={"text_pooling": "cls"}),
         Row("FLIP_PLM (mean)", "plm", "flip", finetune_overrides={"text_pooling": "mean"}),
@@ -112,6 +122,7 @@ TABLE_TITLES = {
     "icl_norm": "ICL normalisation (the paper's 'normalization layer' after the projections)",
     "pooling": "Text pooling of the PLM head",
     "objectives": "FLIP_ID after each pretraining objective alone and in pairs",
+    "alignment": "FLIP_ID against DCNv2: what the pretraining budget of the ID side changes",
 }
 
 __all__ = ["Row", "TABLES", "TABLE_TITLES"]

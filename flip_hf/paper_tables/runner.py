@@ -88,7 +88,8 @@ def pretrain_key(row: Row, profile: Profile) -> str:
         "data": [profile.dataset, profile.data_files, profile.max_train_samples, profile.validation_size],
         "text": profile.max_seq_length,
         "plm": [profile.plm, profile.num_text_layers],
-        "budget": [profile.pretrain_epochs, profile.pretrain_batch_size, profile.pretrain_learning_rate],
+        "budget": [profile.pretrain_epochs, profile.pretrain_batch_size, profile.pretrain_learning_rate]
+        + ([row.pretrain_budget] if row.pretrain_budget else []),
         "seed": profile.pretrain_seed,
     }
     return f"{row.id_model}-{row.preset}-{_digest(what)}"
@@ -106,8 +107,16 @@ def row_key(row: Row, profile: Profile, seed: int) -> str:
     return f"{base}--{row.mode}-seed{seed}-{_digest(what)}"
 
 
+PRETRAIN_BUDGET_KEYS = ("epochs", "learning_rate", "text_learning_rate")
+
+
 def ensure_pretrained(row: Row, profile: Profile, work_dir: Path) -> tuple[Path, dict]:
     """The row's pretraining folder and summary; runs (or resumes) the pretraining when missing."""
+    unknown = set(row.pretrain_budget) - set(PRETRAIN_BUDGET_KEYS)
+    if unknown:
+        raise ValueError(
+            f"Row {row.name!r}: unknown pretrain_budget key(s) {sorted(unknown)}; known: {PRETRAIN_BUDGET_KEYS}."
+        )
     out = work_dir / "pretrain" / pretrain_key(row, profile)
     summary = _read_json(out / "pretrain_results.json")
     if summary is not None:
@@ -119,9 +128,9 @@ def ensure_pretrained(row: Row, profile: Profile, work_dir: Path) -> tuple[Path,
             **PRETRAIN_TRAINING_DEFAULTS,
             **launcher_defaults(),
             "output_dir": str(out),
-            "num_train_epochs": profile.pretrain_epochs,
+            "num_train_epochs": row.pretrain_budget.get("epochs", profile.pretrain_epochs),
             "per_device_train_batch_size": profile.pretrain_batch_size,
-            "learning_rate": profile.pretrain_learning_rate,
+            "learning_rate": row.pretrain_budget.get("learning_rate", profile.pretrain_learning_rate),
             "save_total_limit": 1,
             "logging_steps": 0.02,  # 50 points of every loss curve, whatever the run's length
             "seed": profile.pretrain_seed,
@@ -131,7 +140,12 @@ def ensure_pretrained(row: Row, profile: Profile, work_dir: Path) -> tuple[Path,
     )
     overrides = {"id_model": row.id_model, **row.pretrain_overrides}
     config_args = FlipConfigArguments(**{k: json.dumps(v) if isinstance(v, dict) else v for k, v in overrides.items()})
-    model_args = ModelArguments(plm=profile.plm, num_text_layers=profile.num_text_layers, preset=row.preset)
+    model_args = ModelArguments(
+        plm=profile.plm,
+        num_text_layers=profile.num_text_layers,
+        preset=row.preset,
+        text_learning_rate=row.pretrain_budget.get("text_learning_rate"),
+    )
     summary = run_pretrain(model_args, config_args, data_arguments(profile), args)
     return out, summary
 
