@@ -129,3 +129,20 @@ def test_main_writes_named_results_files(smoke_profile, work_dir, tmp_path, monk
         "tablepooling_csv_smoke_cpu.png",
     ]
     assert {r["finetune_overrides"]["text_pooling"] for r in out["results"]} == {"cls", "mean"}
+
+
+def test_sweeps_are_tables_and_draw_auc_against_the_value(smoke_profile, tmp_path):
+    from flip_hf.paper_tables import SWEEPS
+
+    rows = TABLES["tau"]
+    assert [r.pretrain_overrides["contrastive_tau"] for r in rows] == list(SWEEPS["tau"][1])
+    assert all(r.mode == "id" and r.preset == "flip" for r in rows)
+    masks = TABLES["mask_ratio"]
+    assert [r.pretrain_overrides for r in masks][1] == {"text_mask_ratio": 0.3, "tab_mask_ratio": 0.3}
+    fake = [  # two finished rows of the tau sweep
+        {"row": rows[i].name, "mode": "id", "seed": 1, "auc": auc, "logloss": 0.5, "validation_auc": auc,
+         "learning_rate": 1e-3, "best_epoch": 1.0, "wall_time_s": 1.0}
+        for i, auc in ((1, 0.70), (4, 0.72))
+    ]  # fmt: skip
+    paths = write_report("tau", smoke_profile, fake, tmp_path, "cpu", {"command": "test", "wall_time_s": 1.0})
+    assert open(paths["sweep"], "rb").read(8) == b"\x89PNG\r\n\x1a\n"

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 from ..runs import device_description
-from .definitions import TABLE_TITLES, TABLES, Row
+from .definitions import SWEEPS, TABLE_TITLES, TABLES, Row
 from .profiles import PROFILES, FinetuneBudget, Profile
 from .report import summarise, write_report
 from .runner import pretrain_key, run_table
@@ -58,6 +58,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--pretrain_epochs", type=float, default=None)
     parser.add_argument("--p5_plm", dest="seq2seq_plm", default=None, help="Local T5-family checkpoint for P5.")
     parser.add_argument("--unseen_id", default=None, choices=["unknown", "mask"], help="Feature id of unseen values.")
+    parser.add_argument("--bf16", default=None, choices=["true", "false"], help="Override the profile's bf16.")
     args = parser.parse_args(argv)
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO, stream=sys.stdout)
     profile = PROFILES[args.profile]
@@ -74,6 +75,8 @@ def main(argv: list[str] | None = None) -> dict:
         )
         if getattr(args, k) is not None
     }
+    if args.bf16 is not None:
+        changes["bf16"] = args.bf16 == "true"
     profile = profile.replace(**changes)
     work_dir = Path(args.work_dir)
     start = time.perf_counter()
@@ -102,6 +105,7 @@ __all__ = [
     "PROFILES",
     "Profile",
     "Row",
+    "SWEEPS",
     "TABLES",
     "TABLE_TITLES",
     "device_tag",

@@ -115,6 +115,21 @@ TABLES: dict[str, list[Row]] = {
 }
 """Named tables: "2", "3" and "7" are the paper's; the others are this package's own studies."""
 
+SWEEPS: dict[str, tuple[tuple[str, ...], tuple[float, ...]]] = {
+    "mask_ratio": (("text_mask_ratio", "tab_mask_ratio"), (0.15, 0.3, 0.6)),  # paper Fig. 6
+    "tau": (("contrastive_tau",), (0.05, 0.1, 0.3, 0.5, 0.7, 1.0)),  # paper Fig. 7
+}
+"""Hyperparameter sweeps of paper Section V-E: the pretraining fields swept together and their values."""
+
+
+def _sweep_rows(fields: tuple[str, ...], values: tuple[float, ...]) -> list[Row]:
+    """FLIP_ID after pretraining at each value (FLIP_ID: the sweep's finetuning stays cheap on a CPU)."""
+    name = "=".join(fields)
+    return [Row(f"{name}={v:g}", "id", "flip", pretrain_overrides=dict.fromkeys(fields, v)) for v in values]
+
+
+TABLES.update({name: _sweep_rows(fields, values) for name, (fields, values) in SWEEPS.items()})
+
 TABLE_TITLES = {
     "2": "Table II: FLIP against ID-based, PLM-based and hybrid baselines",
     "3": "Table III: FLIP with different ID models",
@@ -123,6 +138,8 @@ TABLE_TITLES = {
     "pooling": "Text pooling of the PLM head",
     "objectives": "FLIP_ID after each pretraining objective alone and in pairs",
     "alignment": "FLIP_ID against DCNv2: what the pretraining budget of the ID side changes",
+    "mask_ratio": "Mask ratio sweep (text and tabular together), FLIP_ID",
+    "tau": "ICL temperature sweep, FLIP_ID",
 }
 
-__all__ = ["Row", "TABLES", "TABLE_TITLES"]
+__all__ = ["Row", "SWEEPS", "TABLES", "TABLE_TITLES"]

@@ -10,7 +10,8 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from .definitions import TABLE_TITLES, TABLES, Row
+from ..plots import plot_sweep
+from .definitions import SWEEPS, TABLE_TITLES, TABLES, Row
 from .profiles import Profile
 
 
@@ -176,8 +177,15 @@ def write_report(
     with open(f"{stem}.md", "w", encoding="utf-8") as fh:
         fh.write(render_markdown(table, profile, summary, meta))
     title = f"{TABLE_TITLES.get(table, table)}\n{profile.dataset}, profile {profile.name}, {device}"
-    png = plot_auc(table, summary, f"{stem}.png", title)
-    return {"md": f"{stem}.md", "json": f"{stem}.json", "png": png}
+    paths = {"md": f"{stem}.md", "json": f"{stem}.json", "png": plot_auc(table, summary, f"{stem}.png", title)}
+    if table in SWEEPS:  # AUC against the swept value (paper Fig. 6/7)
+        fields, values = SWEEPS[table]
+        value_of = {r.name: v for r, v in zip(TABLES[table], values)}
+        done = [(value_of[e["row"]], e["auc"]) for e in summary if "auc" in e]
+        paths["sweep"] = plot_sweep(
+            [v for v, _ in done], [a for _, a in done], f"{stem}_sweep.png", " = ".join(fields), title
+        )
+    return paths
 
 
 __all__ = ["plot_auc", "render_markdown", "summarise", "write_report"]
