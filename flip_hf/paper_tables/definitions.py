@@ -107,6 +107,7 @@ TABLES: dict[str, list[Row]] = {
         Row("FLIP_ID", "id", "flip"),
         Row("FLIP_ID (ID lr 1e-3)", "id", "flip", pretrain_budget={"learning_rate": 1e-3, "text_learning_rate": 3e-4}),
         Row("FLIP_ID (ID lr 3e-3)", "id", "flip", pretrain_budget={"learning_rate": 3e-3, "text_learning_rate": 3e-4}),
+        Row("FLIP_ID (no joint reconstruction)", "id", "no_joint_reconstruction"),
     ],
     "pooling": [  # the PLM head on [CLS] (the paper) or on the token mean (sentence encoders)
         Row("FLIP_PLM (cls)", "plm", "flip", finetune_overrides={"text_pooling": "cls"}),
