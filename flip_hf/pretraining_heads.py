@@ -147,7 +147,7 @@ class ContrastiveHead(nn.Module):
     hundreds), ``"l2"`` (unit vectors: logits are cosines / τ, as in CLIP) or ``"layernorm+l2"``.
     """
 
-    def __init__(self, d_text: int, d_tab: int, projection_dim: int, norm: str = "layernorm"):
+    def __init__(self, d_text: int, d_tab: int, projection_dim: int, norm: str):
         super().__init__()
         self.norm = norm
         self.text_projection = nn.Linear(d_text, projection_dim)
