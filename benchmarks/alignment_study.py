@@ -74,6 +74,18 @@ def embedding_facts(model, tokenizer) -> dict[str, float]:
     return out
 
 
+def loss_profile(folder: str) -> dict[str, float]:
+    """Each pretraining loss at a quarter, half and the end of the run (from its logged curve)."""
+    with open(os.path.join(folder, "pretrain_results.json"), encoding="utf-8") as fh:
+        curve = json.load(fh)["loss_curve"]
+    out = {}
+    for fraction in (0.25, 0.5, 1.0):
+        point = curve[max(0, round(fraction * len(curve)) - 1)]
+        for name in ("mlm_loss", "mtm_loss", "icl_loss"):
+            out[f"{name}@{fraction:g}"] = point.get(name)
+    return out
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tables", nargs="+", default=["icl_norm", "objectives"])
@@ -116,7 +128,8 @@ def main(argv=None):
                 folder = os.path.join(args.work_dir, "pretrain", r["pretrain"]["folder"])
                 model = FlipForPretraining.from_pretrained(folder)
                 tok = FlipTabularTokenizer.from_pretrained(folder)
-                report["embeddings"][r["pretrain"]["folder"]] = {"row": r["row"], **embedding_facts(model, tok)}
+                facts = {"row": r["row"], **embedding_facts(model, tok), **loss_profile(folder)}
+                report["embeddings"][r["pretrain"]["folder"]] = facts
                 report["neighbours"][r["row"]] = nearest_neighbours(model, tok, "title", MOVIES)
             if r["row"] == "DCNv2" and "DCNv2 (CTR-trained)" not in report["embeddings"]:
                 model = FlipForCTR.from_pretrained(_best_dir(args.work_dir, key))

@@ -22,11 +22,12 @@ from typing import Any, Union, get_args, get_origin
 
 from transformers import HfArgumentParser, TrainingArguments, set_seed
 
+from .checkpoints import WEIGHTS_FILE, checkpoint_folders
 from .collator import DataCollatorForFlipPretraining
 from .configuration_flip import PRETRAINING_PRESETS, FlipConfig
 from .data import load_ctr_dataset
 from .hub import add_auto_map, build_model_card, save_model_card
-from .modeling_flip import WEIGHTS_FILE, FlipForCTR, FlipForPretraining, truncate_text_layers
+from .modeling_flip import FlipForCTR, FlipForPretraining, truncate_text_layers
 from .runs import (
     CTR_TRAINING_DEFAULTS,
     PRETRAIN_TRAINING_DEFAULTS,
@@ -36,7 +37,7 @@ from .runs import (
     write_results,
 )
 from .tokenization_flip import FlipTabularTokenizer
-from .trainer import FlipPretrainingTrainer, checkpoint_folders
+from .trainer import FlipPretrainingTrainer
 
 logger = logging.getLogger("flip_hf")
 

@@ -8,8 +8,8 @@ from typing import Any
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
-from .modeling_flip import WEIGHTS_FILE, WEIGHTS_INDEX_FILE
-from .tokenization_flip import FEATURE_VOCAB_FILE
+from .checkpoints import WEIGHTS_FILE, WEIGHTS_INDEX_FILE
+from .tokenization_io import FEATURE_VOCAB_FILE
 
 MODEL_CARD_TEMPLATE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "model_card_template.md")
 MODE_NAMES = {"joint": "FLIP", "id": "FLIP_ID", "plm": "FLIP_PLM"}

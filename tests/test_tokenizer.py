@@ -25,7 +25,8 @@ from synthetic import make_table
 
 from flip_hf import FlipTabularTokenizer
 from flip_hf.prompt_encoding import PromptEncoder
-from flip_hf.tokenization_flip import FEATURE_VOCAB_FILE, MASK_ID, PAD_ID, UNKNOWN_TEXT
+from flip_hf.tokenization_flip import MASK_ID, PAD_ID, UNKNOWN_TEXT
+from flip_hf.tokenization_io import FEATURE_VOCAB_FILE
 
 FIELDS = ["user id", "gender", "occupation", "movie id", "title", "genres"]
 PROPERTY = settings(

@@ -5,8 +5,8 @@ References are 0/1 click labels; predictions are click probabilities.
 
 import datasets
 import evaluate
-import numpy as np
-from sklearn.metrics import log_loss, roc_auc_score
+
+from flip_hf.metrics import ctr_metrics
 
 _DESCRIPTION = "AUC (area under the ROC curve) and Logloss (binary cross-entropy) of click probabilities."
 _KWARGS_DESCRIPTION = """
@@ -33,10 +33,4 @@ class CTRMetric(evaluate.Metric):
         )
 
     def _compute(self, predictions, references, eps=1e-7):
-        y = np.asarray(references, dtype=np.float64)
-        p = np.clip(np.asarray(predictions, dtype=np.float64), eps, 1 - eps)
-        bad = np.setdiff1d(np.unique(y), [0.0, 1.0])
-        if bad.size:
-            raise ValueError(f"CTR references must be 0/1; found {bad[:5].tolist()}.")
-        auc = float(roc_auc_score(y, p)) if np.unique(y).size == 2 else float("nan")
-        return {"auc": auc, "logloss": float(log_loss(y, p, labels=[0, 1]))}
+        return ctr_metrics(references, predictions, eps=eps)

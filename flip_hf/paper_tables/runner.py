@@ -17,6 +17,7 @@ from typing import Any
 from transformers import EarlyStoppingCallback, TrainingArguments, set_seed
 
 from ..baselines import build_baseline, load_baseline, load_text_tokenizer, train_baseline
+from ..checkpoints import checkpoint_folders, resolve_checkpoint
 from ..cli import (
     DataArguments,
     FlipConfigArguments,
@@ -33,7 +34,7 @@ from ..metrics import compute_ctr_metrics
 from ..modeling_flip import FlipForCTR
 from ..runs import CTR_TRAINING_DEFAULTS, PRETRAIN_TRAINING_DEFAULTS, evaluate_ctr, launcher_defaults, train_ctr
 from ..tokenization_flip import FlipTabularTokenizer
-from ..trainer import FlipTrainer, checkpoint_folders, resolve_checkpoint
+from ..trainer import FlipTrainer
 from .definitions import TABLES, Row
 from .profiles import FinetuneBudget, Profile
 
