@@ -115,6 +115,18 @@ PROFILES: dict[str, Profile] = {
         ),
     ),
 }
+PROFILES["ml1m_id"] = PROFILES["cpu"].replace(
+    name="ml1m_id",
+    dataset="movielens-1m",
+    data_dir="../shared/data/ml-1m",
+    id_finetune=FinetuneBudget((5e-4, 1e-3, 2e-3), max_epochs=3, patience=1, batch_size=256),
+    id_seeds=(42,),
+    eval_batch_size=8192,
+    notes=(
+        "2 CPU cores, ID models only: MovieLens-1M, validation = the last 10% of train in time order; lr from "
+        "{5e-4, 1e-3, 2e-3} and up to 3 epochs, early stopping on validation AUC (patience 1), 1 seed."
+    ),
+)
 """The named profiles; `Profile.replace` derives smaller ones (tests, smoke runs)."""
 
 __all__ = ["FinetuneBudget", "PAPER_LEARNING_RATES", "PROFILES", "Profile"]
