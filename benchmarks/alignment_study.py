@@ -29,6 +29,7 @@ from flip_hf.analysis import effective_rank, embedding_table, nearest_neighbours
 from flip_hf.metrics import ctr_metrics
 from flip_hf.paper_tables import PROFILES, TABLES, run_table
 from flip_hf.paper_tables.runner import row_key
+from flip_hf.plots import loss_curves_from_log, plot_loss_curves
 from flip_hf.tokenization_flip import MASK_ID
 
 MOVIES = ["Star Wars (1977)", "Toy Story (1995)", "Fargo (1996)", "Scream (1996)"]
@@ -74,10 +75,14 @@ def embedding_facts(model, tokenizer) -> dict[str, float]:
     return out
 
 
-def loss_profile(folder: str) -> dict[str, float]:
-    """Each pretraining loss at a quarter, half and the end of the run (from its logged curve)."""
-    with open(os.path.join(folder, "pretrain_results.json"), encoding="utf-8") as fh:
-        curve = json.load(fh)["loss_curve"]
+def logged_curve(path: str) -> list[dict]:
+    """The logged pretraining losses in a ``pretrain_results.json`` (or a file of the same shape)."""
+    with open(path, encoding="utf-8") as fh:
+        return json.load(fh)["loss_curve"]
+
+
+def loss_profile(curve: list[dict]) -> dict[str, float]:
+    """Each pretraining loss at a quarter, half and the end of the run."""
     out = {}
     for fraction in (0.25, 0.5, 1.0):
         point = curve[max(0, round(fraction * len(curve)) - 1)]
@@ -92,7 +97,11 @@ def main(argv=None):
     parser.add_argument("--work_dir", default="runs/paper_tables")
     parser.add_argument("--output", default="benchmarks/results/alignment_study.json")
     parser.add_argument("--unseen_to_mask", action="store_true", help="Also score with unknown ids -> <MASK>.")
+    parser.add_argument(
+        "--curve", nargs="*", default=[], help="NAME=FILE: a logged pretraining curve to draw beside the rows' own."
+    )
     args = parser.parse_args(argv)
+    curves = {name: logged_curve(path) for name, _, path in (c.partition("=") for c in args.curve)}
     torch.set_num_threads(1)
     profile = PROFILES["cpu"]
     ds = load_ctr_dataset(profile.dataset, validation_size=profile.validation_size)
@@ -124,11 +133,15 @@ def main(argv=None):
                 entry["test_mask"] = cold_warm(_best_dir(args.work_dir, key), ds["test"], True)
                 entry["validation_mask"] = cold_warm(_best_dir(args.work_dir, key), ds["validation"], True)
             report["rows"].append(entry)
-            if r.get("pretrain") and r["pretrain"]["folder"] not in report["embeddings"]:
-                folder = os.path.join(args.work_dir, "pretrain", r["pretrain"]["folder"])
+            folder = os.path.join(args.work_dir, "pretrain", r["pretrain"]["folder"]) if r.get("pretrain") else None
+            if folder and not os.path.isfile(os.path.join(folder, "config.json")):
+                print(f"{r['row']}: no pretraining checkpoint in {folder}; its embedding facts are left out")
+            elif folder and r["pretrain"]["folder"] not in report["embeddings"]:
                 model = FlipForPretraining.from_pretrained(folder)
                 tok = FlipTabularTokenizer.from_pretrained(folder)
-                facts = {"row": r["row"], **embedding_facts(model, tok), **loss_profile(folder)}
+                curve = logged_curve(os.path.join(folder, "pretrain_results.json"))
+                curves[r["row"]] = curve
+                facts = {"row": r["row"], **embedding_facts(model, tok), **loss_profile(curve)}
                 report["embeddings"][r["pretrain"]["folder"]] = facts
                 report["neighbours"][r["row"]] = nearest_neighbours(model, tok, "title", MOVIES)
             if r["row"] == "DCNv2" and "DCNv2 (CTR-trained)" not in report["embeddings"]:
@@ -154,6 +167,11 @@ def main(argv=None):
     for name, facts in report["embeddings"].items():
         print(name, {k: round(v, 3) if isinstance(v, float) else v for k, v in facts.items()})
     os.makedirs(os.path.dirname(args.output), exist_ok=True)
+    if curves:  # the ICL loss of each pretraining: does it saturate (and stop shaping the ID side)?
+        icl = {name: loss_curves_from_log(c, ["icl_loss"])["icl_loss"] for name, c in curves.items()}
+        report["icl_loss_profile"] = {name: loss_profile(c) for name, c in curves.items()}
+        figure = os.path.splitext(args.output)[0] + "_icl.png"
+        print("wrote", plot_loss_curves(icl, figure, "ICL loss during pretraining (64-row batches; log(64) = 4.16)"))
     with open(args.output, "w", encoding="utf-8") as fh:
         json.dump(report, fh, indent=2, default=float)
     print("wrote", args.output)

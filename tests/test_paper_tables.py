@@ -131,6 +131,24 @@ def test_main_writes_named_results_files(smoke_profile, work_dir, tmp_path, monk
     assert {r["finetune_overrides"]["text_pooling"] for r in out["results"]} == {"cls", "mean"}
 
 
+def test_a_report_of_finished_rows_outlives_their_pretraining_folder(smoke_profile, work_dir, tmp_path, monkeypatch):
+    monkeypatch.setitem(paper_tables.PROFILES, "cpu", smoke_profile)
+    argv = ["--table", "2", "--rows", "DCNv2", "FLIP_ID", "--work_dir", str(work_dir), "--results_dir", str(tmp_path)]
+    first = paper_tables.main(argv)
+    report = tmp_path / "table2_csv_smoke_cpu.md"
+    (folder,) = {r["pretrain"]["folder"] for r in first["results"] if r["pretrain"]}
+    line = next(x for x in report.read_text().splitlines() if x.startswith(f"| {folder} | flip |"))
+    kept = work_dir / "pretrain" / f"{folder}.kept"
+    (work_dir / "pretrain" / folder).rename(kept)  # as if deleted; put back for the other tests
+    try:
+        pretrainings = count_calls(monkeypatch, "run_pretrain")
+        paper_tables.main(argv)
+    finally:
+        kept.rename(work_dir / "pretrain" / folder)
+    assert pretrainings == []
+    assert line in report.read_text().splitlines()  # the same steps, time and final losses
+
+
 def test_sweeps_are_tables_and_draw_auc_against_the_value(smoke_profile, tmp_path):
     from flip_hf.paper_tables import SWEEPS
 

@@ -33,13 +33,18 @@ def device_tag() -> str:
 
 
 def _pretraining_summaries(work_dir: Path, results: list[dict]) -> dict[str, dict]:
+    """Each pretraining run's summary; from the facts its rows keep when the folder is gone."""
     out = {}
     for r in results:
         facts = r.get("pretrain")
         if facts and facts["folder"] not in out:
             path = work_dir / "pretrain" / facts["folder"] / "pretrain_results.json"
-            with open(path, encoding="utf-8") as fh:
-                out[facts["folder"]] = json.load(fh)
+            if path.is_file():
+                with open(path, encoding="utf-8") as fh:
+                    out[facts["folder"]] = json.load(fh)
+            else:
+                logging.getLogger(__name__).warning("%s is gone: the report uses the facts its rows kept", path)
+                out[facts["folder"]] = facts
     return out
 
 
