@@ -43,6 +43,19 @@ def safetensors_problem(path: str | os.PathLike) -> str | None:
     return None
 
 
+def weights_problems(folder: str) -> list[str]:
+    """What is wrong with a folder's safetensors weights (one file, or the shards of its index)."""
+    index_file = os.path.join(folder, WEIGHTS_INDEX_FILE)
+    if not os.path.isfile(index_file):
+        return [p for p in [safetensors_problem(os.path.join(folder, WEIGHTS_FILE))] if p]
+    try:
+        with open(index_file, encoding="utf-8") as fh:
+            shards = sorted(set(json.load(fh)["weight_map"].values()))
+    except (UnicodeDecodeError, ValueError, KeyError, TypeError, AttributeError) as err:
+        return [f"{index_file} is not a valid weights index ({type(err).__name__}: {err})"]
+    return [p for p in (safetensors_problem(os.path.join(folder, shard)) for shard in shards) if p]
+
+
 def model_folder_problems(folder: str | os.PathLike) -> list[str]:
     """What keeps a local folder from loading as a FLIP model: a missing, broken or foreign
     ``config.json`` (``model_type`` other than ``"flip"``), and missing or damaged safetensors weights
@@ -62,19 +75,7 @@ def model_folder_problems(folder: str | os.PathLike) -> list[str]:
         problems.append(f"{config_file} is missing")
     except (UnicodeDecodeError, ValueError, AttributeError) as err:
         problems.append(f"{config_file} is not a valid config ({type(err).__name__}: {err})")
-    index_file = os.path.join(folder, WEIGHTS_INDEX_FILE)
-    if os.path.isfile(index_file):
-        try:
-            with open(index_file, encoding="utf-8") as fh:
-                shards = sorted(set(json.load(fh)["weight_map"].values()))
-        except (UnicodeDecodeError, ValueError, KeyError, TypeError, AttributeError) as err:
-            return problems + [f"{index_file} is not a valid weights index ({type(err).__name__}: {err})"]
-        problems += [p for p in (safetensors_problem(os.path.join(folder, s)) for s in shards) if p]
-    else:
-        problem = safetensors_problem(os.path.join(folder, WEIGHTS_FILE))
-        if problem:
-            problems.append(problem)
-    return problems
+    return problems + weights_problems(folder)
 
 
 CHECKPOINT_NAME = re.compile(r"^checkpoint-(\d+)$")
@@ -119,17 +120,7 @@ def checkpoint_problems(folder: str | os.PathLike, world_size: int = 1) -> list[
         problems.append("trainer_state.json is missing")
     except (UnicodeDecodeError, ValueError, KeyError, TypeError) as err:
         problems.append(f"trainer_state.json is broken ({type(err).__name__}: {err})")
-    index_file = os.path.join(folder, WEIGHTS_INDEX_FILE)
-    if os.path.isfile(index_file):
-        try:
-            with open(index_file, encoding="utf-8") as fh:
-                shards = sorted(set(json.load(fh)["weight_map"].values()))
-            weights = [safetensors_problem(os.path.join(folder, shard)) for shard in shards]
-        except (UnicodeDecodeError, ValueError, KeyError, TypeError, AttributeError) as err:
-            weights = [f"{WEIGHTS_INDEX_FILE} is broken ({type(err).__name__}: {err})"]
-    else:
-        weights = [safetensors_problem(os.path.join(folder, WEIGHTS_FILE))]
-    problems += [p.replace(folder + os.sep, "") for p in weights if p]
+    problems += [p.replace(folder + os.sep, "") for p in weights_problems(folder)]
     rng = ["rng_state.pth"] if world_size <= 1 else [f"rng_state_{i}.pth" for i in range(world_size)]
     for name in ["optimizer.pt", "scheduler.pt", *rng]:
         problem = _torch_state_problem(os.path.join(folder, name))
