@@ -97,6 +97,9 @@ TABLES: dict[str, list[Row]] = {
         Row("FLIP_ID (MLM+MTM+ICL)", "id", "flip"),
         Row("FLIP_ID (MLM)", "id", "mlm_only"),
         Row("FLIP_ID (MTM)", "id", "mtm_only"),
+        # MTM whose answer cannot be read from the clean text: the masked fields are reconstructed from the
+        # ID model's own masked view (its head reads v-hat, not the text), the ID side's only teacher
+        Row("FLIP_ID (MTM, no text view)", "id", "mtm_only", pretrain_overrides={"joint_reconstruction": False}),
         Row("FLIP_ID (ICL)", "id", "ctrl"),
         Row("FLIP_ID (MLM+MTM)", "id", "no_icl"),
         Row("FLIP_ID (MLM+ICL)", "id", "no_mtm"),
