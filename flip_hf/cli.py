@@ -247,6 +247,7 @@ def run_pretrain(model_args: ModelArguments, config_args, data_args: DataArgumen
     with training_args.main_process_first(desc="encoding"):
         train = tokenizer.encode_dataset(ds["train"], text=True)
     overrides = config_overrides(config_args, model_args.preset)
+    set_seed(training_args.seed)  # the initialisation follows the run's seed, whatever ran before in the process
     model = FlipForPretraining.from_text_pretrained(model_args.plm, tokenizer=tokenizer, **overrides)
     if model_args.num_text_layers:
         truncate_text_layers(model, model_args.num_text_layers)

@@ -164,3 +164,24 @@ def test_sweeps_are_tables_and_draw_auc_against_the_value(smoke_profile, tmp_pat
     ]  # fmt: skip
     paths = write_report("tau", smoke_profile, fake, tmp_path, "cpu", {"command": "test", "wall_time_s": 1.0})
     assert open(paths["sweep"], "rb").read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_pretraining_is_set_by_its_seed_not_by_what_ran_before(smoke_profile, tmp_path):
+    import torch
+    from safetensors.torch import load_file
+
+    from flip_hf.paper_tables import Row
+
+    def pretrained(seed, disturb, folder):
+        torch.manual_seed(disturb)  # as if other rows had run earlier in the same process
+        out, _ = runner_module.ensure_pretrained(
+            Row("ICL", "id", "ctrl", pretrain_budget={"seed": seed}), smoke_profile, tmp_path / folder
+        )
+        return load_file(str(out / "model.safetensors"))
+
+    first, again, other = pretrained(7, 0, "a"), pretrained(7, 1, "b"), pretrained(8, 0, "c")
+    assert first.keys() == again.keys()
+    assert all(torch.equal(first[k], again[k]) for k in first)
+    assert any(not torch.equal(first[k], other[k]) for k in first)
+    with pytest.raises(ValueError, match="unknown pretrain_budget"):
+        runner_module.ensure_pretrained(Row("x", "id", "ctrl", pretrain_budget={"sed": 1}), smoke_profile, tmp_path)

@@ -16,7 +16,7 @@ class Row:
     FLIP's joint finetuning from the plain encoders (Table VII's "w/o all").
     ``pretrain_budget``: changes of the profile's pretraining budget for this row (``epochs``,
     ``learning_rate``, ``text_learning_rate``: the text encoder's own rate, the rest trains at
-    ``learning_rate``).
+    ``learning_rate``; ``seed``: the pretraining's seed, for a replicate of the profile's run).
     ``paper``: the paper's (AUC, Logloss) on MovieLens-1M, where it reports the row.
     ``mode`` may also name a PLM baseline of `flip_hf.baselines` (``"ctr_bert"``, ``"p5"``): the
     baseline trained from its text checkpoint, with no pretraining.
@@ -120,6 +120,8 @@ TABLES: dict[str, list[Row]] = {
         Row("FLIP_ID (ID lr 1e-3)", "id", "flip", pretrain_budget={"learning_rate": 1e-3, "text_learning_rate": 3e-4}),
         Row("FLIP_ID (ID lr 3e-3)", "id", "flip", pretrain_budget={"learning_rate": 3e-3, "text_learning_rate": 3e-4}),
         Row("FLIP_ID (no joint reconstruction)", "id", "no_joint_reconstruction"),
+        # a second pretraining run of the default (initialisation, data order and masks of seed 43)
+        Row("FLIP_ID (pretraining seed 43)", "id", "flip", pretrain_budget={"seed": 43}),
     ],
     "pooling": [  # the PLM head on [CLS] (the paper) or on the token mean (sentence encoders)
         Row("FLIP_PLM (cls)", "plm", "flip", finetune_overrides={"text_pooling": "cls"}),

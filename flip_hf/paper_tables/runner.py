@@ -108,7 +108,7 @@ def row_key(row: Row, profile: Profile, seed: int) -> str:
     return f"{base}--{row.mode}-seed{seed}-{_digest(what)}"
 
 
-PRETRAIN_BUDGET_KEYS = ("epochs", "learning_rate", "text_learning_rate")
+PRETRAIN_BUDGET_KEYS = ("epochs", "learning_rate", "text_learning_rate", "seed")
 
 
 def ensure_pretrained(row: Row, profile: Profile, work_dir: Path) -> tuple[Path, dict]:
@@ -134,7 +134,7 @@ def ensure_pretrained(row: Row, profile: Profile, work_dir: Path) -> tuple[Path,
             "learning_rate": row.pretrain_budget.get("learning_rate", profile.pretrain_learning_rate),
             "save_total_limit": 1,
             "logging_steps": 0.02,  # 50 points of every loss curve, whatever the run's length
-            "seed": profile.pretrain_seed,
+            "seed": row.pretrain_budget.get("seed", profile.pretrain_seed),
             "bf16": profile.bf16,
             "resume_from_checkpoint": resume,
         }
