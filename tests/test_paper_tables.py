@@ -8,10 +8,12 @@ import json
 
 import pandas as pd
 import pytest
+import torch
+from safetensors.torch import load_file
 from synthetic import make_table
 
 from flip_hf import paper_tables
-from flip_hf.paper_tables import PROFILES, TABLES, FinetuneBudget, run_table, write_report
+from flip_hf.paper_tables import PROFILES, TABLES, FinetuneBudget, Row, run_table, write_report
 from flip_hf.paper_tables import runner as runner_module
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -167,11 +169,6 @@ def test_sweeps_are_tables_and_draw_auc_against_the_value(smoke_profile, tmp_pat
 
 
 def test_a_pretraining_is_set_by_its_seed_not_by_what_ran_before(smoke_profile, tmp_path):
-    import torch
-    from safetensors.torch import load_file
-
-    from flip_hf.paper_tables import Row
-
     def pretrained(seed, disturb, folder):
         torch.manual_seed(disturb)  # as if other rows had run earlier in the same process
         out, _ = runner_module.ensure_pretrained(

@@ -21,6 +21,8 @@ from .profiles import PROFILES, FinetuneBudget, Profile
 from .report import summarise, write_report
 from .runner import pretrain_key, run_table
 
+logger = logging.getLogger(__name__)
+
 
 def device_tag() -> str:
     """A short device name for results files: ``cpu`` or the GPU's name (``nvidia-h200``)."""
@@ -43,7 +45,7 @@ def _pretraining_summaries(work_dir: Path, results: list[dict]) -> dict[str, dic
                 with open(path, encoding="utf-8") as fh:
                     out[facts["folder"]] = json.load(fh)
             else:
-                logging.getLogger(__name__).warning("%s is gone: the report uses the facts its rows kept", path)
+                logger.warning("%s is gone: the report uses the facts its rows kept", path)
                 out[facts["folder"]] = facts
     return out
 
