@@ -182,3 +182,16 @@ def test_a_pretraining_is_set_by_its_seed_not_by_what_ran_before(smoke_profile, 
     assert any(not torch.equal(first[k], other[k]) for k in first)
     with pytest.raises(ValueError, match="unknown pretrain_budget"):
         runner_module.ensure_pretrained(Row("x", "id", "ctrl", pretrain_budget={"sed": 1}), smoke_profile, tmp_path)
+
+
+def test_a_row_sets_the_text_depth_of_its_pretraining(smoke_profile, tmp_path):
+    cut_profile = smoke_profile.replace(num_text_layers=1)  # as the cpu profile cuts MiniLM to 2 of 6
+    full = Row("ICL, all text layers", "id", "ctrl", pretrain_budget={"num_text_layers": None})
+    plain = Row("ICL", "id", "ctrl")
+    assert runner_module.pretrain_key(full, cut_profile) != runner_module.pretrain_key(plain, cut_profile)
+    depths = {}
+    for row in (plain, full):
+        out, summary = runner_module.ensure_pretrained(row, cut_profile, tmp_path)
+        weights = load_file(str(out / "model.safetensors"))
+        depths[row.name] = (summary["num_text_layers"], any(".layer.1." in k for k in weights))
+    assert depths == {"ICL": (1, False), "ICL, all text layers": (2, True)}

@@ -16,7 +16,8 @@ class Row:
     FLIP's joint finetuning from the plain encoders (Table VII's "w/o all").
     ``pretrain_budget``: changes of the profile's pretraining budget for this row (``epochs``,
     ``learning_rate``, ``text_learning_rate``: the text encoder's own rate, the rest trains at
-    ``learning_rate``; ``seed``: the pretraining's seed, for a replicate of the profile's run).
+    ``learning_rate``; ``seed``: the pretraining's seed, for a replicate of the profile's run;
+    ``num_text_layers``: the text encoder's depth in pretraining, None for all its layers).
     ``paper``: the paper's (AUC, Logloss) on MovieLens-1M, where it reports the row.
     ``mode`` may also name a PLM baseline of `flip_hf.baselines` (``"ctr_bert"``, ``"p5"``): the
     baseline trained from its text checkpoint, with no pretraining.
@@ -122,6 +123,9 @@ TABLES: dict[str, list[Row]] = {
         Row("FLIP_ID (no joint reconstruction)", "id", "no_joint_reconstruction"),
         # a second pretraining run of the default (initialisation, data order and masks of seed 43)
         Row("FLIP_ID (pretraining seed 43)", "id", "flip", pretrain_budget={"seed": 43}),
+        Row("FLIP_ID (pretraining seed 44)", "id", "flip", pretrain_budget={"seed": 44}),
+        # the text side at the PLM's full depth (6 MiniLM layers) where the profile cuts it (Section IV-A)
+        Row("FLIP_ID (text full depth)", "id", "flip", pretrain_budget={"num_text_layers": None}),
     ],
     "pooling": [  # the PLM head on [CLS] (the paper) or on the token mean (sentence encoders)
         Row("FLIP_PLM (cls)", "plm", "flip", finetune_overrides={"text_pooling": "cls"}),

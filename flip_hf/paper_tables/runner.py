@@ -108,7 +108,7 @@ def row_key(row: Row, profile: Profile, seed: int) -> str:
     return f"{base}--{row.mode}-seed{seed}-{_digest(what)}"
 
 
-PRETRAIN_BUDGET_KEYS = ("epochs", "learning_rate", "text_learning_rate", "seed")
+PRETRAIN_BUDGET_KEYS = ("epochs", "learning_rate", "text_learning_rate", "seed", "num_text_layers")
 
 
 def ensure_pretrained(row: Row, profile: Profile, work_dir: Path) -> tuple[Path, dict]:
@@ -143,7 +143,7 @@ def ensure_pretrained(row: Row, profile: Profile, work_dir: Path) -> tuple[Path,
     config_args = FlipConfigArguments(**{k: json.dumps(v) if isinstance(v, dict) else v for k, v in overrides.items()})
     model_args = ModelArguments(
         plm=profile.plm,
-        num_text_layers=profile.num_text_layers,
+        num_text_layers=row.pretrain_budget.get("num_text_layers", profile.num_text_layers),
         preset=row.preset,
         text_learning_rate=row.pretrain_budget.get("text_learning_rate"),
     )
