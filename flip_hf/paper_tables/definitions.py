@@ -118,6 +118,8 @@ TABLES: dict[str, list[Row]] = {
             pretrain_overrides={"contrastive_norm": "layernorm", "contrastive_tau": 89.6},
         ),
         Row("FLIP_ID (l2, tau 0.05)", "id", "flip", pretrain_overrides={"contrastive_tau": 0.05}),
+        # the geometry, isolated: LayerNorm's centring and affine map, then unit vectors (the same run as icl_norm's)
+        Row("FLIP_ID (layernorm+l2)", "id", "flip", pretrain_overrides={"contrastive_norm": "layernorm+l2"}),
         Row("FLIP_ID (ID lr 1e-3)", "id", "flip", pretrain_budget={"learning_rate": 1e-3, "text_learning_rate": 3e-4}),
         Row("FLIP_ID (ID lr 3e-3)", "id", "flip", pretrain_budget={"learning_rate": 3e-3, "text_learning_rate": 3e-4}),
         Row("FLIP_ID (no joint reconstruction)", "id", "no_joint_reconstruction"),
