@@ -126,6 +126,7 @@ TABLES: dict[str, list[Row]] = {
         # a second pretraining run of the default (initialisation, data order and masks of seed 43)
         Row("FLIP_ID (pretraining seed 43)", "id", "flip", pretrain_budget={"seed": 43}),
         Row("FLIP_ID (pretraining seed 44)", "id", "flip", pretrain_budget={"seed": 44}),
+        Row("FLIP_ID (2 pretraining epochs)", "id", "flip", pretrain_budget={"epochs": 2}),
         # the text side at the PLM's full depth (6 MiniLM layers) where the profile cuts it (Section IV-A)
         Row("FLIP_ID (text full depth)", "id", "flip", pretrain_budget={"num_text_layers": None}),
     ],
