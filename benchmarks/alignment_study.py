@@ -9,8 +9,10 @@ chosen on validation, its test split read once) and adds diagnostics that select
 - per row and seed, FLIP_ID minus DCNv2 on the same finetuning seed, and the test AUC split into
   rows whose user the training split never saw (cold, the unknown id) and the others (warm);
 - what pretraining did to the ID embedding table (mean row norm, effective rank of the user-id and
-  movie-id blocks) against the untouched initialisation and against a CTR-trained DCNv2, and the
-  nearest neighbours of a few movies;
+  movie-id blocks) against the untouched initialisation and against a CTR-trained DCNv2 (and how far
+  CTR training moved the unknown user id, which every cold row reads), and the nearest neighbours of
+  a few movies;
+- per row, the cold and warm AUC minus DCNv2's on the same finetuning seed, on test and validation;
 writes benchmarks/results/alignment_study.json (and prints the tables).
 """
 
@@ -91,6 +93,27 @@ def loss_profile(curve: list[dict]) -> dict[str, float]:
     return out
 
 
+PARTS = ("test cold", "test warm", "validation cold", "validation warm")
+
+
+def paired_by_part(by_row: dict[str, list[dict]]) -> dict[str, dict]:
+    """Per row, its cold and warm AUC minus DCNv2's on the same finetuning seed (mean, sd, pairs):
+    where in the split a pretraining's gain lives."""
+    base = {e["seed"]: e for e in by_row.get("DCNv2", [])}
+    out = {}
+    for name, entries in by_row.items():
+        pairs = [e for e in entries if name != "DCNv2" and e["seed"] in base]
+        if not pairs:
+            continue
+        out[name] = {"pairs": len(pairs)}
+        for part in PARTS:
+            split, which = part.split()
+            diffs = [e[split][f"{which}_auc"] - base[e["seed"]][split][f"{which}_auc"] for e in pairs]
+            sd = statistics.stdev(diffs) if len(diffs) > 1 else 0.0
+            out[name][part] = {"mean": statistics.fmean(diffs), "sd": sd, "per_seed": diffs}
+    return out
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tables", nargs="+", default=["icl_norm", "objectives"])
@@ -147,13 +170,20 @@ def main(argv=None):
             if r["row"] == "DCNv2" and "DCNv2 (CTR-trained)" not in report["embeddings"]:
                 model = FlipForCTR.from_pretrained(_best_dir(args.work_dir, key))
                 tok = FlipTabularTokenizer.from_pretrained(_best_dir(args.work_dir, key))
-                report["embeddings"]["DCNv2 (CTR-trained)"] = {"row": "DCNv2", **embedding_facts(model, tok)}
-                torch.manual_seed(profile.pretrain_seed)
+                torch.manual_seed(r["seed"])  # the finetuning's own initialisation (the runner seeds it so)
                 init = FlipForCTR(FlipConfig.from_tokenizer(tok, mode="id"))
+                unknown = tok.unknown_feature_id("user id")  # the id of every cold row's user
+                moved = model.id_model.embedding.weight[unknown] - init.id_model.embedding.weight[unknown]
+                report["embeddings"]["DCNv2 (CTR-trained)"] = {
+                    "row": "DCNv2",
+                    **embedding_facts(model, tok),
+                    "unknown user-id row moved by CTR training": float(moved.norm()),
+                }
                 report["embeddings"]["initialisation"] = {"row": "-", **embedding_facts(init, tok)}
     by_row = {}
     for e in report["rows"]:
         by_row.setdefault(e["row"], []).append(e)
+    report["paired_by_part"] = paired_by_part(by_row)
     print("| row | test AUC | FLIP_ID − DCNv2 (paired) | cold AUC | warm AUC | val AUC |")
     print("|---|---|---|---|---|---|")
     for name, entries in by_row.items():
@@ -164,6 +194,12 @@ def main(argv=None):
             f"{_mean(entries, 'cold_auc', 'test'):.4f} | {_mean(entries, 'warm_auc', 'test'):.4f} | "
             f"{_mean(entries, 'validation_auc'):.4f} |"
         )
+    print("\nPaired − DCNv2 (same finetuning seed) on the cold and warm rows:")
+    print("| row | pairs | test cold | test warm | val cold | val warm |")
+    print("|---|---|---|---|---|---|")
+    for name, parts in report["paired_by_part"].items():
+        cells = " | ".join(f"{parts[k]['mean']:+.4f} ± {parts[k]['sd']:.4f}" for k in PARTS)
+        print(f"| {name} | {parts['pairs']} | {cells} |")
     for name, facts in report["embeddings"].items():
         print(name, {k: round(v, 3) if isinstance(v, float) else v for k, v in facts.items()})
     os.makedirs(os.path.dirname(args.output), exist_ok=True)
