@@ -30,6 +30,7 @@ from flip_hf import FlipConfig, FlipForCTR, FlipForPretraining, FlipTabularToken
 from flip_hf.analysis import effective_rank, embedding_table, nearest_neighbours, singular_spectrum
 from flip_hf.metrics import ctr_metrics
 from flip_hf.paper_tables import PROFILES, TABLES, run_table
+from flip_hf.paper_tables.report import mean_sd
 from flip_hf.paper_tables.runner import row_key
 from flip_hf.plots import loss_curves_from_log, plot_loss_curves
 from flip_hf.tokenization_flip import MASK_ID
@@ -109,8 +110,8 @@ def paired_by_part(by_row: dict[str, list[dict]]) -> dict[str, dict]:
         for part in PARTS:
             split, which = part.split()
             diffs = [e[split][f"{which}_auc"] - base[e["seed"]][split][f"{which}_auc"] for e in pairs]
-            sd = statistics.stdev(diffs) if len(diffs) > 1 else 0.0
-            out[name][part] = {"mean": statistics.fmean(diffs), "sd": sd, "per_seed": diffs}
+            mean, sd = mean_sd(diffs)
+            out[name][part] = {"mean": mean, "sd": sd, "per_seed": diffs}
     return out
 
 
@@ -187,10 +188,9 @@ def main(argv=None):
     print("| row | test AUC | FLIP_ID − DCNv2 (paired) | cold AUC | warm AUC | val AUC |")
     print("|---|---|---|---|---|---|")
     for name, entries in by_row.items():
-        diffs = [e["minus_dcnv2"] for e in entries if e["minus_dcnv2"] is not None]
-        sd = statistics.stdev(diffs) if len(diffs) > 1 else 0.0
+        mean, sd = mean_sd([e["minus_dcnv2"] for e in entries if e["minus_dcnv2"] is not None])
         print(
-            f"| {name} | {_mean(entries, 'auc'):.4f} | {statistics.fmean(diffs):+.4f} ± {sd:.4f} | "
+            f"| {name} | {_mean(entries, 'auc'):.4f} | {mean:+.4f} ± {sd:.4f} | "
             f"{_mean(entries, 'cold_auc', 'test'):.4f} | {_mean(entries, 'warm_auc', 'test'):.4f} | "
             f"{_mean(entries, 'validation_auc'):.4f} |"
         )

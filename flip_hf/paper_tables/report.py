@@ -15,7 +15,8 @@ from .definitions import SWEEPS, TABLE_TITLES, TABLES, Row
 from .profiles import Profile
 
 
-def _mean_sd(values: list[float]) -> tuple[float, float]:
+def mean_sd(values: list[float]) -> tuple[float, float]:
+    """Mean and sample sd of a row's per-seed values (sd 0 for a single seed)."""
     return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
 
 
@@ -38,8 +39,8 @@ def summarise(table: str, results: list[dict]) -> list[dict[str, Any]]:
                         "paper_auc": row.paper[0] if row.paper else None,
                         "paper_logloss": row.paper[1] if row.paper else None})  # fmt: skip
             continue
-        auc, auc_sd = _mean_sd([x["auc"] for x in runs])
-        logloss, logloss_sd = _mean_sd([x["logloss"] for x in runs])
+        auc, auc_sd = mean_sd([x["auc"] for x in runs])
+        logloss, logloss_sd = mean_sd([x["logloss"] for x in runs])
         entry = {
             "row": row.name,
             "mode": row.mode,
@@ -62,7 +63,7 @@ def summarise(table: str, results: list[dict]) -> list[dict[str, Any]]:
             pairs = {x["seed"]: x for x in by_row[base.name]}
             diffs = [x["auc"] - pairs[x["seed"]]["auc"] for x in runs if x["seed"] in pairs]
             if diffs:
-                mean, sd = _mean_sd(diffs)
+                mean, sd = mean_sd(diffs)
                 entry["paired_auc_difference"] = {"against": base.name, "mean": mean, "sd": sd, "per_seed": diffs}
         out.append(entry)
     return out
@@ -188,4 +189,4 @@ def write_report(
     return paths
 
 
-__all__ = ["plot_auc", "render_markdown", "summarise", "write_report"]
+__all__ = ["mean_sd", "plot_auc", "render_markdown", "summarise", "write_report"]
