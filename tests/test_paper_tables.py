@@ -109,6 +109,32 @@ def test_a_rerun_skips_finished_rows(smoke_profile, work_dir, monkeypatch):
         run_table("2", smoke_profile, work_dir, rows=["FLIP++"])
 
 
+def test_a_refit_trains_the_chosen_recipe_on_train_and_validation(smoke_profile, work_dir, monkeypatch, tmp_path):
+    rows = ["DCNv2", "FLIP_ID"]
+    selected = {(r["row"], r["seed"]): r for r in run_table("2", smoke_profile, work_dir, rows=rows)}
+    trainings = count_calls(monkeypatch, "train_ctr")
+    pretrainings = count_calls(monkeypatch, "run_pretrain")
+    evaluations = count_calls(monkeypatch, "evaluate_ctr")
+    refit = smoke_profile.replace(refit=True)
+    results = run_table("2", refit, work_dir, rows=rows)
+    # the selection is read back; each (row, seed) trains once more, FLIP's pretraining once more
+    assert len(trainings) == len(results) == 4 and len(pretrainings) == 1
+    assert [args[2] for args in evaluations] == ["test"] * 4  # no validation split to read
+    for r in results:
+        chosen = selected[r["row"], r["seed"]]
+        assert r["train_samples"] == 450 and r["test_samples"] == 50  # 405 train + 45 validation
+        assert (r["learning_rate"], r["validation_auc"]) == (chosen["learning_rate"], chosen["validation_auc"])
+        assert r["epochs_run"] == r["best_epoch"] == chosen["best_epoch"]
+        assert r["without_refit"]["auc"] == chosen["auc"]
+    flip = next(r for r in results if r["row"] == "FLIP_ID")
+    assert flip["pretrain"]["train_samples"] == 450
+    assert flip["pretrain"]["folder"] != selected["FLIP_ID", flip["seed"]]["pretrain"]["folder"]
+    trainings.clear()
+    assert run_table("2", refit, work_dir, rows=rows) == results and trainings == []  # a rerun trains nothing
+    paths = write_report("2", refit, results, tmp_path, "cpu", {"command": "test", "wall_time_s": 1.0})
+    assert paths["md"].endswith("table2_csv_smoke_refit_cpu.md") and "Refit:" in open(paths["md"]).read()
+
+
 @pytest.mark.slow
 def test_tables_3_and_7_run_end_to_end(smoke_profile, work_dir):
     three = run_table("3", smoke_profile.replace(id_seeds=(1,)), work_dir)

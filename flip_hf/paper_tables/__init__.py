@@ -66,6 +66,12 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--p5_plm", dest="seq2seq_plm", default=None, help="Local T5-family checkpoint for P5.")
     parser.add_argument("--unseen_id", default=None, choices=["unknown", "mask"], help="Feature id of unseen values.")
     parser.add_argument("--bf16", default=None, choices=["true", "false"], help="Override the profile's bf16.")
+    parser.add_argument(
+        "--refit",
+        action="store_true",
+        help="After selection on validation, train each row's chosen recipe (and its pretraining) again on "
+        "train + validation and read test from that model (results files end in _refit).",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO, stream=sys.stdout)
     profile = PROFILES[args.profile]
@@ -84,6 +90,8 @@ def main(argv: list[str] | None = None) -> dict:
     }
     if args.bf16 is not None:
         changes["bf16"] = args.bf16 == "true"
+    if args.refit:
+        changes["refit"] = True
     profile = profile.replace(**changes)
     work_dir = Path(args.work_dir)
     start = time.perf_counter()

@@ -30,7 +30,11 @@ class Profile:
     local encoder-decoder (T5 family) for the P5 row; none ships, so that row waits for one.
     ``user_fields``: the user side of the two-tower and P5 baselines (default: the data set's own,
     `flip_hf.data.field_sides`; needed for csv/parquet tables). ``unseen_id``: the feature id of values
-    the training split never had (`FlipTabularTokenizer`'s ``unseen_id``)."""
+    the training split never had (`FlipTabularTokenizer`'s ``unseen_id``). ``refit``: after the
+    selection on validation, train each row's chosen recipe (learning rate, epoch count; its
+    pretraining too) again on the whole train split, validation included, and read test from that
+    model: the paper trains on the first 90% of the samples by time (Section V-A1), and the users of the
+    validation period stay known to the ID vocabulary."""
 
     name: str
     dataset: str
@@ -56,6 +60,7 @@ class Profile:
     pretrain_seed: int = 42
     bf16: bool = False
     eval_batch_size: int = 2048
+    refit: bool = False
     notes: str = ""
 
     def replace(self, **changes) -> Profile:

@@ -95,7 +95,15 @@ def render_markdown(table: str, profile: Profile, summary: list[dict], meta: dic
         f"Profile: {profile.notes}",
         "",
         "Selection: every row's learning rate (and, by early stopping, its epoch) is chosen on the validation "
-        "split; the test split is read once per row and seed, at the end. Paper numbers are MovieLens-1M "
+        "split; the test split is read once per row and seed, at the end. "
+        + (
+            "Refit: each row's chosen recipe (learning rate, epoch count, and its pretraining) is trained again "
+            "on the whole train split, validation included, and the test numbers are that model's; the "
+            "validation AUC is the selection's. "
+            if profile.refit
+            else ""
+        )
+        + "Paper numbers are MovieLens-1M "
         f"(the paper has no {profile.dataset} column){'' if profile.dataset != 'movielens-1m' else ' and comparable'}.",
         "",
         "| row | test AUC | test Logloss | validation AUC | seeds | selected lr | best epoch | paper AUC | "
@@ -166,10 +174,10 @@ def plot_auc(table: str, summary: list[dict], path: str | os.PathLike, title: st
 def write_report(
     table: str, profile: Profile, results: list[dict], results_dir: str | os.PathLike, device: str, meta: dict
 ) -> dict[str, str]:
-    """``table{N}_<dataset>_<profile>_<device>.{md,json,png}`` in ``results_dir``; returns the paths."""
+    """``table{N}_<dataset>_<profile>[_refit]_<device>.{md,json,png}`` in ``results_dir``; returns the paths."""
     results_dir = Path(results_dir)
     results_dir.mkdir(parents=True, exist_ok=True)
-    stem = results_dir / f"table{table}_{profile.dataset}_{profile.name}_{device}"
+    stem = results_dir / f"table{table}_{profile.dataset}_{profile.name}{'_refit' if profile.refit else ''}_{device}"
     summary = summarise(table, results)
     meta = {"commit": _commit(), "device": device, **meta}
     with open(f"{stem}.json", "w", encoding="utf-8") as fh:
@@ -177,7 +185,8 @@ def write_report(
         json.dump({**payload, "summary": summary, "runs": results}, fh, indent=2, default=str)
     with open(f"{stem}.md", "w", encoding="utf-8") as fh:
         fh.write(render_markdown(table, profile, summary, meta))
-    title = f"{TABLE_TITLES.get(table, table)}\n{profile.dataset}, profile {profile.name}, {device}"
+    refit = " (refit)" if profile.refit else ""
+    title = f"{TABLE_TITLES.get(table, table)}\n{profile.dataset}, profile {profile.name}{refit}, {device}"
     paths = {"md": f"{stem}.md", "json": f"{stem}.json", "png": plot_auc(table, summary, f"{stem}.png", title)}
     if table in SWEEPS:  # AUC against the swept value (paper Fig. 6/7)
         fields, values = SWEEPS[table]

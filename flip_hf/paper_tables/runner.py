@@ -1,7 +1,8 @@
 """Runs the rows of a table: each pretraining once (shared by every row and seed that needs it), then
 each row's finetuning with its learning rate and epoch count chosen on the validation split, and the
-test split read once per row and seed, at the end. Every result is written the moment it exists and
-a rerun skips what is done, so an interrupted run (a device call that times out) loses nothing."""
+test split read once per row and seed, at the end (with ``profile.refit``: from the chosen recipe
+trained again on train + validation). Every result is written the moment it exists and a rerun skips
+what is done, so an interrupted run (a device call that times out) loses nothing."""
 
 from __future__ import annotations
 
@@ -156,7 +157,10 @@ def _last_checkpoint(folder: Path) -> str | None:
     return resolve_checkpoint("last", str(folder)) if checkpoint_folders(str(folder)) else None
 
 
-def _finetune_arguments(out: Path, profile: Profile, budget: FinetuneBudget, lr: float, seed: int, text: bool):
+def _finetune_arguments(out: Path, profile: Profile, budget: FinetuneBudget, lr: float, seed: int, text: bool,
+                        epochs: float | None = None):  # fmt: skip
+    """Finetuning arguments: up to ``budget.max_epochs`` with the best epoch on validation kept, or,
+    with ``epochs`` (a refit, no validation split), exactly that many epochs and the final model."""
     select = {
         "eval_strategy": "epoch",
         "save_strategy": "epoch",
@@ -170,10 +174,10 @@ def _finetune_arguments(out: Path, profile: Profile, budget: FinetuneBudget, lr:
         **{
             **CTR_TRAINING_DEFAULTS,
             **launcher_defaults(),
-            **select,
+            **(select if epochs is None else {}),
             "output_dir": str(out),
             "learning_rate": lr,
-            "num_train_epochs": budget.max_epochs,
+            "num_train_epochs": budget.max_epochs if epochs is None else epochs,
             "per_device_train_batch_size": budget.batch_size,
             "per_device_eval_batch_size": profile.eval_batch_size,
             "seed": seed,
@@ -184,12 +188,11 @@ def _finetune_arguments(out: Path, profile: Profile, budget: FinetuneBudget, lr:
     )
 
 
-def _train_once(row: Row, profile: Profile, budget: FinetuneBudget, lr: float, seed: int, ds, out: Path,
-                pretrained_dir: Path | None):  # fmt: skip
-    """One finetuning run of ``row`` at learning rate ``lr``: (trainer, encoded splits, facts)."""
+def _train_once(row: Row, profile: Profile, budget: FinetuneBudget, args: TrainingArguments, ds,
+                pretrained_dir: Path | None, callbacks: list):  # fmt: skip
+    """One finetuning run of ``row`` under ``args``: (trainer, encoded splits, facts)."""
     data_args = data_arguments(profile)
-    args = _finetune_arguments(out, profile, budget, lr, seed, row.uses_text)
-    callbacks = [EarlyStoppingCallback(early_stopping_patience=budget.patience)] if budget.max_epochs > 1 else []
+    seed = args.seed
     set_seed(seed)
     if row.is_baseline:
         plm = profile.seq2seq_plm if row.mode == "p5" else profile.plm
@@ -220,7 +223,9 @@ def finetune_row(row: Row, profile: Profile, seed: int, work_dir: Path, pretrain
     best_dir, grid, best, encoded = run_dir / "best", [], None, None
     for lr in budget.learning_rates:
         out = run_dir / f"lr{lr:g}"
-        trainer, encoded, facts = _train_once(row, profile, budget, lr, seed, ds, out, pretrained_dir)
+        args = _finetune_arguments(out, profile, budget, lr, seed, row.uses_text)
+        stop = [EarlyStoppingCallback(early_stopping_patience=budget.patience)] if budget.max_epochs > 1 else []
+        trainer, encoded, facts = _train_once(row, profile, budget, args, ds, pretrained_dir, stop)
         trainer.remove_callback(EarlyStoppingCallback)  # it reads eval_* metrics only: done with training
         val = evaluate_ctr(trainer, encoded, "validation")
         grid.append({"learning_rate": lr, **{f"validation_{k}": v for k, v in val.items()}, **facts})
@@ -244,6 +249,34 @@ def finetune_row(row: Row, profile: Profile, seed: int, work_dir: Path, pretrain
         "train_samples": best["train_samples"],
         "validation_samples": best["validation_samples"],
         "test_samples": best["test_samples"],
+    }
+
+
+def refit_row(row: Row, profile: Profile, seed: int, work_dir: Path, pretrained_dir: Path | None,
+              selected: dict) -> dict:  # fmt: skip
+    """Train ``row`` again with the recipe ``selected`` on validation (its learning rate, for its best
+    epoch count; the constant schedule makes that the same recipe) on the whole train split, validation
+    included; then read the test split once. ``pretrained_dir``: the row's pretraining on that split."""
+    budget = profile.text_finetune if row.uses_text else profile.id_finetune
+    full = profile.replace(validation_size=None)
+    ds = load_data(data_arguments(full))
+    epochs = selected["best_epoch"] or selected["epochs_run"]
+    out = work_dir / "finetune" / f"{row_key(row, profile, seed)}--refit"
+    args = _finetune_arguments(out, profile, budget, selected["learning_rate"], seed, row.uses_text, epochs)
+    trainer, encoded, facts = _train_once(row, full, budget, args, ds, pretrained_dir, [])
+    trainer.save_model(str(out / "final"))
+    del trainer
+    test = _evaluate_saved(out / "final", row, encoded, profile)
+    keep = ("learning_rate", "text_learning_rate", "best_epoch", "validation_auc", "validation_logloss",
+            "validation_samples")  # fmt: skip
+    return {
+        **{k: selected[k] for k in keep},
+        "epochs_run": facts["epochs_run"],
+        "auc": test["auc"],
+        "logloss": test["logloss"],
+        "train_samples": facts["train_samples"],
+        "test_samples": facts["test_samples"],
+        "without_refit": {k: selected[k] for k in ("auc", "logloss", "train_samples")},
     }
 
 
@@ -301,6 +334,8 @@ def run_table(table: str, profile: Profile, work_dir: str | os.PathLike, rows: l
                     wall_time_s=round(time.perf_counter() - start, 1),
                 )
                 _write_json(path, result)
+            if profile.refit:
+                result = _refit_result(row, profile, seed, work_dir, result)
             # the row's own description: a cached run may have been made for an equivalent row of another table
             result.update(
                 row=row.name,
@@ -315,6 +350,25 @@ def run_table(table: str, profile: Profile, work_dir: str | os.PathLike, rows: l
     return results
 
 
+def _refit_result(row: Row, profile: Profile, seed: int, work_dir: Path, selected: dict) -> dict:
+    """The cached or new `refit_row` result of a row and seed (its pretraining on the whole train split)."""
+    path = work_dir / "results" / f"{row_key(row, profile, seed)}--refit.json"
+    result = _read_json(path)
+    if result is None:
+        start = time.perf_counter()
+        pretrained_dir, pretrain = (None, None)
+        if row.preset:
+            pretrained_dir, pretrain = ensure_pretrained(row, profile.replace(validation_size=None), work_dir)
+        result = refit_row(row, profile, seed, work_dir, pretrained_dir, selected)
+        result.update(
+            seed=seed,
+            pretrain=_pretrain_facts(pretrained_dir, pretrain),
+            wall_time_s=round(selected["wall_time_s"] + time.perf_counter() - start, 1),
+        )
+        _write_json(path, result)
+    return result
+
+
 def _pretrain_facts(folder: Path | None, summary: dict | None) -> dict | None:
     if summary is None:
         return None
@@ -322,4 +376,4 @@ def _pretrain_facts(folder: Path | None, summary: dict | None) -> dict | None:
     return {"folder": folder.name, **{k: summary.get(k) for k in keep}}
 
 
-__all__ = ["data_arguments", "ensure_pretrained", "finetune_row", "pretrain_key", "row_key", "run_table"]
+__all__ = ["data_arguments", "ensure_pretrained", "finetune_row", "pretrain_key", "refit_row", "row_key", "run_table"]
