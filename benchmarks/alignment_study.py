@@ -2,7 +2,7 @@
 """Why FLIP_ID does (or does not) beat its own DCNv2 on MovieLens-100K: the evidence behind
 benchmarks/results/alignment_study.md.
 
-    python benchmarks/alignment_study.py --tables icl_norm objectives --work_dir runs/paper_tables
+    python benchmarks/alignment_study.py --tables icl_norm objectives --work_dir runs/paper_tables [--refit]
 
 Reads the tables runner's finished rows (cpu profile; each row's learning rate and epochs were
 chosen on validation, its test split read once) and adds diagnostics that select nothing:
@@ -31,15 +31,11 @@ from flip_hf.analysis import effective_rank, embedding_table, nearest_neighbours
 from flip_hf.metrics import ctr_metrics
 from flip_hf.paper_tables import PROFILES, TABLES, run_table
 from flip_hf.paper_tables.report import mean_sd
-from flip_hf.paper_tables.runner import row_key
+from flip_hf.paper_tables.runner import model_dir, result_path
 from flip_hf.plots import loss_curves_from_log, plot_loss_curves
 from flip_hf.tokenization_flip import MASK_ID
 
 MOVIES = ["Star Wars (1977)", "Toy Story (1995)", "Fargo (1996)", "Scream (1996)"]
-
-
-def _best_dir(work_dir: str, key: str) -> str:
-    return os.path.join(work_dir, "finetune", key, "best")
 
 
 @torch.no_grad()
@@ -109,6 +105,8 @@ def paired_by_part(by_row: dict[str, list[dict]]) -> dict[str, dict]:
         out[name] = {"pairs": len(pairs)}
         for part in PARTS:
             split, which = part.split()
+            if split not in pairs[0]:  # a refit trained on validation: only its test split is scored
+                continue
             diffs = [e[split][f"{which}_auc"] - base[e["seed"]][split][f"{which}_auc"] for e in pairs]
             mean, sd = mean_sd(diffs)
             out[name][part] = {"mean": mean, "sd": sd, "per_seed": diffs}
@@ -122,13 +120,19 @@ def main(argv=None):
     parser.add_argument("--output", default="benchmarks/results/alignment_study.json")
     parser.add_argument("--unseen_to_mask", action="store_true", help="Also score with unknown ids -> <MASK>.")
     parser.add_argument(
+        "--refit",
+        action="store_true",
+        help="The rows' refits on train + validation (paper_tables --refit): cold and warm are read on test, "
+        "with the refit's vocabulary.",
+    )
+    parser.add_argument(
         "--curve", nargs="*", default=[], help="NAME=FILE: a logged pretraining curve to draw beside the rows' own."
     )
     args = parser.parse_args(argv)
     curves = {name: logged_curve(path) for name, _, path in (c.partition("=") for c in args.curve)}
     torch.set_num_threads(1)
-    profile = PROFILES["cpu"]
-    ds = load_ctr_dataset(profile.dataset, validation_size=profile.validation_size)
+    profile = PROFILES["cpu"].replace(refit=args.refit)
+    ds = load_ctr_dataset(profile.dataset, validation_size=None if args.refit else profile.validation_size)
     report = {"rows": [], "embeddings": {}, "neighbours": {}}
     seen_rows = set()
     for table in args.tables:
@@ -136,7 +140,7 @@ def main(argv=None):
             r.name
             for r in TABLES[table]
             if all(
-                os.path.isfile(os.path.join(args.work_dir, "results", f"{row_key(r, profile, s)}.json"))
+                result_path(r, profile, s, args.work_dir).is_file()
                 for s in (profile.text_seeds if r.uses_text else profile.id_seeds)
             )
         }
@@ -148,14 +152,16 @@ def main(argv=None):
             if (r["row"], r["seed"]) in seen_rows or r["mode"] != "id":
                 continue
             seen_rows.add((r["row"], r["seed"]))
-            key = row_key(next(x for x in TABLES[table] if x.name == r["row"]), profile, r["seed"])
+            saved = str(
+                model_dir(next(x for x in TABLES[table] if x.name == r["row"]), profile, r["seed"], args.work_dir)
+            )
             entry = {k: r[k] for k in ("row", "seed", "auc", "logloss", "validation_auc", "learning_rate")}
             entry["minus_dcnv2"] = r["auc"] - base[r["seed"]] if r["seed"] in base else None
-            entry["test"] = cold_warm(_best_dir(args.work_dir, key), ds["test"])
-            entry["validation"] = cold_warm(_best_dir(args.work_dir, key), ds["validation"])
-            if args.unseen_to_mask:
-                entry["test_mask"] = cold_warm(_best_dir(args.work_dir, key), ds["test"], True)
-                entry["validation_mask"] = cold_warm(_best_dir(args.work_dir, key), ds["validation"], True)
+            for split in ("test", "validation"):
+                if split in ds:
+                    entry[split] = cold_warm(saved, ds[split])
+                    if args.unseen_to_mask:
+                        entry[f"{split}_mask"] = cold_warm(saved, ds[split], True)
             report["rows"].append(entry)
             folder = os.path.join(args.work_dir, "pretrain", r["pretrain"]["folder"]) if r.get("pretrain") else None
             if folder and not os.path.isfile(os.path.join(folder, "config.json")):
@@ -169,8 +175,8 @@ def main(argv=None):
                 report["embeddings"][r["pretrain"]["folder"]] = facts
                 report["neighbours"][r["row"]] = nearest_neighbours(model, tok, "title", MOVIES)
             if r["row"] == "DCNv2" and "DCNv2 (CTR-trained)" not in report["embeddings"]:
-                model = FlipForCTR.from_pretrained(_best_dir(args.work_dir, key))
-                tok = FlipTabularTokenizer.from_pretrained(_best_dir(args.work_dir, key))
+                model = FlipForCTR.from_pretrained(saved)
+                tok = FlipTabularTokenizer.from_pretrained(saved)
                 torch.manual_seed(r["seed"])  # the finetuning's own initialisation (the runner seeds it so)
                 init = FlipForCTR(FlipConfig.from_tokenizer(tok, mode="id"))
                 unknown = tok.unknown_feature_id("user id")  # the id of every cold row's user
@@ -198,7 +204,7 @@ def main(argv=None):
     print("| row | pairs | test cold | test warm | val cold | val warm |")
     print("|---|---|---|---|---|---|")
     for name, parts in report["paired_by_part"].items():
-        cells = " | ".join(f"{parts[k]['mean']:+.4f} ± {parts[k]['sd']:.4f}" for k in PARTS)
+        cells = " | ".join(f"{parts[k]['mean']:+.4f} ± {parts[k]['sd']:.4f}" if k in parts else "–" for k in PARTS)
         print(f"| {name} | {parts['pairs']} | {cells} |")
     for name, facts in report["embeddings"].items():
         print(name, {k: round(v, 3) if isinstance(v, float) else v for k, v in facts.items()})

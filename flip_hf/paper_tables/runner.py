@@ -109,6 +109,19 @@ def row_key(row: Row, profile: Profile, seed: int) -> str:
     return f"{base}--{row.mode}-seed{seed}-{_digest(what)}"
 
 
+def result_path(row: Row, profile: Profile, seed: int, work_dir: str | os.PathLike) -> Path:
+    """A row's result file for ``seed``: its selection, or with ``profile.refit`` its refit."""
+    suffix = "--refit" if profile.refit else ""
+    return Path(work_dir) / "results" / f"{row_key(row, profile, seed)}{suffix}.json"
+
+
+def model_dir(row: Row, profile: Profile, seed: int, work_dir: str | os.PathLike) -> Path:
+    """The saved model whose test numbers a row's result reports: the one selected on validation, or,
+    with ``profile.refit``, its recipe trained again on train + validation."""
+    key = row_key(row, profile, seed)
+    return Path(work_dir) / "finetune" / (f"{key}--refit/final" if profile.refit else f"{key}/best")
+
+
 PRETRAIN_BUDGET_KEYS = ("epochs", "learning_rate", "text_learning_rate", "seed", "num_text_layers")
 
 
@@ -219,8 +232,8 @@ def finetune_row(row: Row, profile: Profile, seed: int, work_dir: Path, pretrain
     """Select the learning rate (and, by early stopping, the epoch) on validation AUC; test once."""
     budget = profile.text_finetune if row.uses_text else profile.id_finetune
     ds = load_data(data_arguments(profile))
-    run_dir = work_dir / "finetune" / row_key(row, profile, seed)
-    best_dir, grid, best, encoded = run_dir / "best", [], None, None
+    best_dir = model_dir(row, profile.replace(refit=False), seed, work_dir)
+    run_dir, grid, best, encoded = best_dir.parent, [], None, None
     for lr in budget.learning_rates:
         out = run_dir / f"lr{lr:g}"
         args = _finetune_arguments(out, profile, budget, lr, seed, row.uses_text)
@@ -261,12 +274,12 @@ def refit_row(row: Row, profile: Profile, seed: int, work_dir: Path, pretrained_
     full = profile.replace(validation_size=None)
     ds = load_data(data_arguments(full))
     epochs = selected["best_epoch"] or selected["epochs_run"]
-    out = work_dir / "finetune" / f"{row_key(row, profile, seed)}--refit"
-    args = _finetune_arguments(out, profile, budget, selected["learning_rate"], seed, row.uses_text, epochs)
+    final = model_dir(row, profile.replace(refit=True), seed, work_dir)
+    args = _finetune_arguments(final.parent, profile, budget, selected["learning_rate"], seed, row.uses_text, epochs)
     trainer, encoded, facts = _train_once(row, full, budget, args, ds, pretrained_dir, [])
-    trainer.save_model(str(out / "final"))
+    trainer.save_model(str(final))
     del trainer
-    test = _evaluate_saved(out / "final", row, encoded, profile)
+    test = _evaluate_saved(final, row, encoded, profile)
     keep = ("learning_rate", "text_learning_rate", "best_epoch", "validation_auc", "validation_logloss",
             "validation_samples")  # fmt: skip
     return {
@@ -320,7 +333,7 @@ def run_table(table: str, profile: Profile, work_dir: str | os.PathLike, rows: l
             results.append({"row": row.name, "mode": row.mode, "skipped": "needs a T5 checkpoint (--p5_plm)"})
             continue
         for seed in profile.text_seeds if row.uses_text else profile.id_seeds:
-            path = work_dir / "results" / f"{row_key(row, profile, seed)}.json"
+            path = result_path(row, profile.replace(refit=False), seed, work_dir)
             result = _read_json(path)
             if result is None:
                 start = time.perf_counter()
@@ -352,7 +365,7 @@ def run_table(table: str, profile: Profile, work_dir: str | os.PathLike, rows: l
 
 def _refit_result(row: Row, profile: Profile, seed: int, work_dir: Path, selected: dict) -> dict:
     """The cached or new `refit_row` result of a row and seed (its pretraining on the whole train split)."""
-    path = work_dir / "results" / f"{row_key(row, profile, seed)}--refit.json"
+    path = result_path(row, profile, seed, work_dir)
     result = _read_json(path)
     if result is None:
         start = time.perf_counter()
@@ -376,4 +389,14 @@ def _pretrain_facts(folder: Path | None, summary: dict | None) -> dict | None:
     return {"folder": folder.name, **{k: summary.get(k) for k in keep}}
 
 
-__all__ = ["data_arguments", "ensure_pretrained", "finetune_row", "pretrain_key", "refit_row", "row_key", "run_table"]
+__all__ = [
+    "data_arguments",
+    "ensure_pretrained",
+    "finetune_row",
+    "model_dir",
+    "pretrain_key",
+    "refit_row",
+    "result_path",
+    "row_key",
+    "run_table",
+]
