@@ -39,10 +39,11 @@ MOVIES = ["Star Wars (1977)", "Toy Story (1995)", "Fargo (1996)", "Scream (1996)
 
 
 @torch.no_grad()
-def cold_warm(model_dir: str, split, unseen_to_mask: bool = False) -> dict[str, float]:
-    """AUC on all rows, on rows with an unseen user (cold) and on the others (warm)."""
-    model = FlipForCTR.from_pretrained(model_dir).eval()
-    tok = FlipTabularTokenizer.from_pretrained(model_dir)
+def cold_warm(saved: str, split, unseen_to_mask: bool = False) -> dict[str, float]:
+    """AUC of the model saved in ``saved`` on all rows, on rows with an unseen user (cold, under the
+    model's own vocabulary) and on the others (warm)."""
+    model = FlipForCTR.from_pretrained(saved).eval()
+    tok = FlipTabularTokenizer.from_pretrained(saved)
     ids = tok.encode_features(split[:])
     cold = ids[:, tok.field_names.index("user id")] == tok.unknown_feature_id("user id")
     if unseen_to_mask:  # every unknown id -> the shared <MASK> id the pretraining trained

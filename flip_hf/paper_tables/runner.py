@@ -205,8 +205,7 @@ def _train_once(row: Row, profile: Profile, budget: FinetuneBudget, args: Traini
                 pretrained_dir: Path | None, callbacks: list):  # fmt: skip
     """One finetuning run of ``row`` under ``args``: (trainer, encoded splits, facts)."""
     data_args = data_arguments(profile)
-    seed = args.seed
-    set_seed(seed)
+    set_seed(args.seed)
     if row.is_baseline:
         plm = profile.seq2seq_plm if row.mode == "p5" else profile.plm
         tokenizer = fit_tokenizer(ds, data_args, text_tokenizer=load_text_tokenizer(plm))
@@ -294,7 +293,7 @@ def refit_row(row: Row, profile: Profile, seed: int, work_dir: Path, pretrained_
 
 
 def _evaluate_saved(best_dir: Path, row: Row, encoded, profile: Profile) -> dict:
-    """The selected model, read back from its folder, on the test split (the only test read)."""
+    """The model a result reports, read back from its folder, on the test split (the only test read)."""
     if row.is_baseline:
         model, processor = load_baseline(str(best_dir))
         collator = processor.data_collator(training=False)
