@@ -26,12 +26,13 @@ import statistics
 import numpy as np
 import torch
 
-from flip_hf import FlipConfig, FlipForCTR, FlipForPretraining, FlipTabularTokenizer, load_ctr_dataset
+from flip_hf import FlipConfig, FlipForCTR, FlipForPretraining, FlipTabularTokenizer
 from flip_hf.analysis import effective_rank, embedding_table, nearest_neighbours, singular_spectrum
+from flip_hf.cli import load_data
 from flip_hf.metrics import ctr_metrics
 from flip_hf.paper_tables import PROFILES, TABLES, run_table
 from flip_hf.paper_tables.report import mean_sd
-from flip_hf.paper_tables.runner import model_dir, result_path
+from flip_hf.paper_tables.runner import data_arguments, model_dir, result_path, whole_train
 from flip_hf.plots import loss_curves_from_log, plot_loss_curves
 from flip_hf.tokenization_flip import MASK_ID
 
@@ -39,11 +40,9 @@ MOVIES = ["Star Wars (1977)", "Toy Story (1995)", "Fargo (1996)", "Scream (1996)
 
 
 @torch.no_grad()
-def cold_warm(saved: str, split, unseen_to_mask: bool = False) -> dict[str, float]:
-    """AUC of the model saved in ``saved`` on all rows, on rows with an unseen user (cold, under the
-    model's own vocabulary) and on the others (warm)."""
-    model = FlipForCTR.from_pretrained(saved).eval()
-    tok = FlipTabularTokenizer.from_pretrained(saved)
+def cold_warm(model, tok, split, unseen_to_mask: bool = False) -> dict[str, float]:
+    """AUC of ``model`` on all rows, on rows with an unseen user (cold, under the model's own
+    vocabulary ``tok``) and on the others (warm)."""
     ids = tok.encode_features(split[:])
     cold = ids[:, tok.field_names.index("user id")] == tok.unknown_feature_id("user id")
     if unseen_to_mask:  # every unknown id -> the shared <MASK> id the pretraining trained
@@ -133,7 +132,7 @@ def main(argv=None):
     curves = {name: logged_curve(path) for name, _, path in (c.partition("=") for c in args.curve)}
     torch.set_num_threads(1)
     profile = PROFILES["cpu"].replace(refit=args.refit)
-    ds = load_ctr_dataset(profile.dataset, validation_size=None if args.refit else profile.validation_size)
+    ds = load_data(data_arguments(whole_train(profile) if args.refit else profile))
     report = {"rows": [], "embeddings": {}, "neighbours": {}}
     seen_rows = set()
     for table in args.tables:
@@ -153,16 +152,17 @@ def main(argv=None):
             if (r["row"], r["seed"]) in seen_rows or r["mode"] != "id":
                 continue
             seen_rows.add((r["row"], r["seed"]))
-            saved = str(
-                model_dir(next(x for x in TABLES[table] if x.name == r["row"]), profile, r["seed"], args.work_dir)
-            )
+            row = next(x for x in TABLES[table] if x.name == r["row"])
+            saved = str(model_dir(row, profile, r["seed"], args.work_dir))
+            ctr_model = FlipForCTR.from_pretrained(saved).eval()  # read once, scored on every split
+            ctr_tok = FlipTabularTokenizer.from_pretrained(saved)
             entry = {k: r[k] for k in ("row", "seed", "auc", "logloss", "validation_auc", "learning_rate")}
             entry["minus_dcnv2"] = r["auc"] - base[r["seed"]] if r["seed"] in base else None
             for split in ("test", "validation"):
                 if split in ds:
-                    entry[split] = cold_warm(saved, ds[split])
+                    entry[split] = cold_warm(ctr_model, ctr_tok, ds[split])
                     if args.unseen_to_mask:
-                        entry[f"{split}_mask"] = cold_warm(saved, ds[split], True)
+                        entry[f"{split}_mask"] = cold_warm(ctr_model, ctr_tok, ds[split], True)
             report["rows"].append(entry)
             folder = os.path.join(args.work_dir, "pretrain", r["pretrain"]["folder"]) if r.get("pretrain") else None
             if folder and not os.path.isfile(os.path.join(folder, "config.json")):
@@ -176,18 +176,16 @@ def main(argv=None):
                 report["embeddings"][r["pretrain"]["folder"]] = facts
                 report["neighbours"][r["row"]] = nearest_neighbours(model, tok, "title", MOVIES)
             if r["row"] == "DCNv2" and "DCNv2 (CTR-trained)" not in report["embeddings"]:
-                model = FlipForCTR.from_pretrained(saved)
-                tok = FlipTabularTokenizer.from_pretrained(saved)
                 torch.manual_seed(r["seed"])  # the finetuning's own initialisation (the runner seeds it so)
-                init = FlipForCTR(FlipConfig.from_tokenizer(tok, mode="id"))
-                unknown = tok.unknown_feature_id("user id")  # the id of every cold row's user
-                moved = model.id_model.embedding.weight[unknown] - init.id_model.embedding.weight[unknown]
+                init = FlipForCTR(FlipConfig.from_tokenizer(ctr_tok, mode="id"))
+                unknown = ctr_tok.unknown_feature_id("user id")  # the id of every cold row's user
+                moved = ctr_model.id_model.embedding.weight[unknown] - init.id_model.embedding.weight[unknown]
                 report["embeddings"]["DCNv2 (CTR-trained)"] = {
                     "row": "DCNv2",
-                    **embedding_facts(model, tok),
+                    **embedding_facts(ctr_model, ctr_tok),
                     "unknown user-id row moved by CTR training": float(moved.norm()),
                 }
-                report["embeddings"]["initialisation"] = {"row": "-", **embedding_facts(init, tok)}
+                report["embeddings"]["initialisation"] = {"row": "-", **embedding_facts(init, ctr_tok)}
     by_row = {}
     for e in report["rows"]:
         by_row.setdefault(e["row"], []).append(e)

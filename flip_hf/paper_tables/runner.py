@@ -109,6 +109,11 @@ def row_key(row: Row, profile: Profile, seed: int) -> str:
     return f"{base}--{row.mode}-seed{seed}-{_digest(what)}"
 
 
+def whole_train(profile: Profile) -> Profile:
+    """``profile`` without its validation split: the data a refit, and its pretraining, train on."""
+    return profile.replace(validation_size=None)
+
+
 def result_path(row: Row, profile: Profile, seed: int, work_dir: str | os.PathLike) -> Path:
     """A row's result file for ``seed``: its selection, or with ``profile.refit`` its refit."""
     suffix = "--refit" if profile.refit else ""
@@ -270,7 +275,7 @@ def refit_row(row: Row, profile: Profile, seed: int, work_dir: Path, pretrained_
     epoch count; the constant schedule makes that the same recipe) on the whole train split, validation
     included; then read the test split once. ``pretrained_dir``: the row's pretraining on that split."""
     budget = profile.text_finetune if row.uses_text else profile.id_finetune
-    full = profile.replace(validation_size=None)
+    full = whole_train(profile)
     ds = load_data(data_arguments(full))
     epochs = selected["best_epoch"] or selected["epochs_run"]
     final = model_dir(row, profile.replace(refit=True), seed, work_dir)
@@ -370,7 +375,7 @@ def _refit_result(row: Row, profile: Profile, seed: int, work_dir: Path, selecte
         start = time.perf_counter()
         pretrained_dir, pretrain = (None, None)
         if row.preset:
-            pretrained_dir, pretrain = ensure_pretrained(row, profile.replace(validation_size=None), work_dir)
+            pretrained_dir, pretrain = ensure_pretrained(row, whole_train(profile), work_dir)
         result = refit_row(row, profile, seed, work_dir, pretrained_dir, selected)
         result.update(
             seed=seed,
@@ -398,4 +403,5 @@ __all__ = [
     "result_path",
     "row_key",
     "run_table",
+    "whole_train",
 ]
