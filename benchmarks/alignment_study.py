@@ -2,7 +2,7 @@
 """Why FLIP_ID does (or does not) beat its own DCNv2 on MovieLens-100K: the evidence behind
 benchmarks/results/alignment_study.md.
 
-    python benchmarks/alignment_study.py --tables icl_norm objectives --work_dir runs/paper_tables [--refit]
+    python benchmarks/alignment_study.py --tables icl_norm objectives [--work_dir DIR] [--refit]
 
 Reads the tables runner's finished rows (cpu profile; each row's learning rate and epochs were
 chosen on validation, its test split read once) and adds diagnostics that select nothing:
@@ -29,6 +29,7 @@ import torch
 from flip_hf import FlipConfig, FlipForCTR, FlipForPretraining, FlipTabularTokenizer
 from flip_hf.analysis import effective_rank, embedding_table, nearest_neighbours, singular_spectrum
 from flip_hf.cli import load_data
+from flip_hf.data.cache import flip_hf_cache_root
 from flip_hf.metrics import ctr_metrics
 from flip_hf.paper_tables import PROFILES, TABLES, run_table
 from flip_hf.paper_tables.report import mean_sd
@@ -116,7 +117,7 @@ def paired_by_part(by_row: dict[str, list[dict]]) -> dict[str, dict]:
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tables", nargs="+", default=["icl_norm", "objectives"])
-    parser.add_argument("--work_dir", default="runs/paper_tables")
+    parser.add_argument("--work_dir", default=str(flip_hf_cache_root() / "paper_tables"), help="The tables runner's.")
     parser.add_argument("--output", default="benchmarks/results/alignment_study.json")
     parser.add_argument("--unseen_to_mask", action="store_true", help="Also score with unknown ids -> <MASK>.")
     parser.add_argument(

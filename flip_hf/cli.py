@@ -65,6 +65,13 @@ class DataArguments:
     )
     max_train_samples: int | None = field(default=None, metadata={"help": "Random subset of train (time order kept)."})
     max_eval_samples: int | None = field(default=None, metadata={"help": "Random subset of validation and test."})
+    max_pretrain_samples: int | None = field(
+        default=None,
+        metadata={
+            "help": "Pretraining only: a random subset of this many train rows (time order kept); the vocabulary "
+            "is still fitted on the whole train split, so finetuning sees the same feature ids."
+        },
+    )
     max_seq_length: int | None = field(default=None, metadata={"help": "Truncate text prompts to this many tokens."})
     min_count: int = field(default=1, metadata={"help": "Feature values seen fewer times map to the unknown id."})
     unseen_text: str | None = field(
@@ -244,8 +251,9 @@ def run_pretrain(model_args: ModelArguments, config_args, data_args: DataArgumen
     to ``pretrain_results.json``)."""
     ds = load_data(data_args)
     tokenizer = fit_tokenizer(ds, data_args, text_tokenizer=model_args.plm)
+    rows = subsample(ds["train"], data_args.max_pretrain_samples, data_args.subsample_seed)
     with training_args.main_process_first(desc="encoding"):
-        train = tokenizer.encode_dataset(ds["train"], text=True)
+        train = tokenizer.encode_dataset(rows, text=True)
     overrides = config_overrides(config_args, model_args.preset)
     set_seed(training_args.seed)  # the initialisation follows the run's seed, whatever ran before in the process
     model = FlipForPretraining.from_text_pretrained(model_args.plm, tokenizer=tokenizer, **overrides)

@@ -20,6 +20,7 @@ except ImportError:  # pragma: no cover - older 5.x
 CTR_MODES = ("joint", "id", "plm")
 TEXT_MASKING = ("field", "token")
 CONTRASTIVE_NORMS = ("layernorm", "l2", "layernorm+l2")
+MTM_HEAD_INPUTS = ("attention", "id+attention")
 
 PRETRAINING_PRESETS: dict[str, dict[str, Any]] = {
     "flip": {},
@@ -68,10 +69,17 @@ class FlipConfig(PretrainedConfig):
         stops shaping the ID side; ``contrastive_norm="layernorm"`` is the authors' literal choice.
         tie_mlm_decoder (True): the MLM head's vocabulary projection is the text encoder's input
         embedding matrix, as in BERT (False: an untied copy, initialised from it).
+        mtm_head_input: what the field MLPs ``g_ID^(f)`` of MTM read. ``"attention"`` (Eq. 8 taken
+        literally): the cross-attention output ``u`` over the clean text, where ``v̂`` only forms the
+        query, so little gradient reaches the ID model; ``"id+attention"`` (the authors' code): ``[v̂ ⊕ u]``.
     Text pooling (pretraining ICL and the PLM head): text_pooling ``"cls"`` (the paper's
         ``w_1``) or ``"mean"`` (mean over real tokens, the pooling of sentence encoders).
     Finetuning (paper Section IV-C):
         mode ("joint" = FLIP, "id" = FLIP_ID / plain ID model, "plm" = FLIP_PLM), alpha_init (0.5).
+        The joint fusion weight is ``α = σ(a)`` (in [0, 1], Eq. 15); ``alpha_learning_rate`` (1e-2) is the
+        learning rate of its logit ``a``, its own optimizer group: Adam moves ``a`` by about the learning
+        rate per step, so at the ID rate (1e-3) one epoch of ~1,000 steps keeps α within about [0.28, 0.72];
+        at 1e-2 it can reach either end (|a| ~ 10) within such an epoch. None: the Trainer's rate.
     """
 
     model_type = "flip"
@@ -101,10 +109,12 @@ class FlipConfig(PretrainedConfig):
     joint_reconstruction: bool = True
     contrastive_norm: str = "l2"
     tie_mlm_decoder: bool = True
+    mtm_head_input: str = "attention"
     text_pooling: str = "cls"
 
     mode: str = "joint"
     alpha_init: float = 0.5
+    alpha_learning_rate: float | None = 1e-2
     initializer_range: float = 0.02
 
     def __post_init__(self, **kwargs: Any):
@@ -128,6 +138,12 @@ class FlipConfig(PretrainedConfig):
             raise ValueError(
                 f"FlipConfig.contrastive_norm must be one of {CONTRASTIVE_NORMS}, got {self.contrastive_norm!r}."
             )
+        if self.mtm_head_input not in MTM_HEAD_INPUTS:
+            raise ValueError(
+                f"FlipConfig.mtm_head_input must be one of {MTM_HEAD_INPUTS}, got {self.mtm_head_input!r}."
+            )
+        if self.alpha_learning_rate is not None and self.alpha_learning_rate <= 0:
+            raise ValueError(f"FlipConfig.alpha_learning_rate must be > 0 or None, got {self.alpha_learning_rate}.")
         if self.text_pooling not in TEXT_POOLINGS:
             raise ValueError(f"FlipConfig.text_pooling must be one of {TEXT_POOLINGS}, got {self.text_pooling!r}.")
         for name in ("text_mask_ratio", "tab_mask_ratio", "token_mask_probability"):

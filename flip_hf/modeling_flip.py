@@ -333,6 +333,7 @@ class FlipForPretraining(FlipPreTrainedModel):
                 feature_vocab_size=config.feature_vocab_size,
                 projection_dim=config.mtm_projection_dim,
                 cross_attention=joint,
+                with_id_input=config.mtm_head_input == "id+attention",
             )
         self.icl_head = None
         if config.use_icl:

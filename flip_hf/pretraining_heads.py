@@ -70,7 +70,9 @@ class MaskedTabularHead(nn.Module):
     (padding excluded), a field-specific two-layer MLP ``g_ID^(f)``, and NCE scores
     ``s_j = h·E_out[j] + b[j]`` computed only for the target and the K noise ids.
 
-    With ``cross_attention=False`` (ablation "w/o joint reconstruction") ``g_ID^(f)`` reads ``v̂``.
+    With ``cross_attention=False`` (ablation "w/o joint reconstruction") ``g_ID^(f)`` reads ``v̂``; with
+    ``with_id_input=True`` (``mtm_head_input="id+attention"``) it reads ``[v̂ ⊕ u]``, so the masked ID
+    representation feeds the prediction itself, not only the attention query.
     """
 
     def __init__(
@@ -81,11 +83,13 @@ class MaskedTabularHead(nn.Module):
         feature_vocab_size: int,
         projection_dim: int,
         cross_attention: bool,
+        with_id_input: bool = False,
     ):
         super().__init__()
         self.cross_attention = cross_attention
+        self.with_id_input = with_id_input and cross_attention
         self.d_text = d_text
-        d_in = d_text if cross_attention else d_tab
+        d_in = (d_text + (d_tab if self.with_id_input else 0)) if cross_attention else d_tab
         self.query = nn.Parameter(torch.empty(d_tab, d_text)) if cross_attention else None
         self.field_w1 = nn.Parameter(torch.empty(num_fields, d_in, projection_dim))
         self.field_b1 = nn.Parameter(torch.empty(num_fields, projection_dim))
@@ -127,7 +131,10 @@ class MaskedTabularHead(nn.Module):
         targets: torch.LongTensor,
         noise: torch.LongTensor,
     ) -> torch.Tensor:
-        x = self.attend(v_hat, w, attention_mask) if self.cross_attention else v_hat
+        x = v_hat
+        if self.cross_attention:
+            u = self.attend(v_hat, w, attention_mask)
+            x = torch.cat([v_hat.to(u.dtype), u], dim=-1) if self.with_id_input else u
         h = self.field_projection(x)[mtm_mask].float()  # (N, P): one row per masked (row, field)
         candidates = torch.cat([targets[:, None], noise], dim=1)  # (N, 1 + K)
         scores = (

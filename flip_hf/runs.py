@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from .collator import DataCollatorForCTR
-from .metrics import compute_ctr_metrics
+from .metrics import compute_ctr_metrics, ctr_metrics, sigmoid
 from .tokenization_flip import FlipTabularTokenizer
 from .trainer import FlipTrainer
 
@@ -166,10 +166,31 @@ def best_checkpoint_epoch(state) -> float | None:
     return round(float(epochs[0]), 3) if epochs else None
 
 
+def predict_ctr(trainer: FlipTrainer, encoded, split: str) -> tuple[dict[str, float], dict[str, np.ndarray]]:
+    """The trainer's model on one encoded split: ``({"auc", "logloss", ...}, arrays)``.
+
+    ``arrays`` holds ``probabilities`` and ``labels`` (row order of the split). A joint model (paper
+    Eq. 15-17) adds its own halves: ``id_auc`` / ``plm_auc`` (the ID-side and text-side logits alone)
+    and ``alpha`` (the fusion weight), with the halves' probabilities as ``id_probabilities`` and
+    ``plm_probabilities``.
+    """
+    out = trainer.predict(encoded[split], metric_key_prefix=split)
+    predictions = out.predictions
+    parts = list(predictions) if isinstance(predictions, (tuple, list)) else [predictions]
+    labels = np.asarray(out.label_ids).reshape(-1)
+    metrics = {"auc": out.metrics[f"{split}_auc"], "logloss": out.metrics[f"{split}_logloss"]}
+    arrays = {"probabilities": sigmoid(parts[0]).reshape(-1), "labels": labels}
+    if len(parts) >= 4:  # FlipCTROutput of a joint model: logits, id_logits, plm_logits, alpha
+        for name, logits in (("id", parts[1]), ("plm", parts[2])):
+            arrays[f"{name}_probabilities"] = sigmoid(logits).reshape(-1)
+            metrics[f"{name}_auc"] = ctr_metrics(labels, arrays[f"{name}_probabilities"])["auc"]
+        metrics["alpha"] = float(np.mean(parts[3]))
+    return metrics, arrays
+
+
 def evaluate_ctr(trainer: FlipTrainer, encoded, split: str) -> dict[str, float]:
-    """``{"auc", "logloss"}`` of the trainer's model on one encoded split."""
-    metrics = trainer.evaluate(encoded[split], metric_key_prefix=split)
-    return {"auc": metrics[f"{split}_auc"], "logloss": metrics[f"{split}_logloss"]}
+    """``{"auc", "logloss"}`` of the trainer's model on one encoded split (`predict_ctr`'s metrics)."""
+    return predict_ctr(trainer, encoded, split)[0]
 
 
 def train_and_evaluate_ctr(
@@ -184,14 +205,15 @@ def train_and_evaluate_ctr(
     """`train_ctr`, then the test split read once at the end; saves model + tokenizer.
 
     Returns the test metrics (``auc``, ``logloss``; plus ``validation_auc`` / ``validation_logloss``
-    of the final model when there is a validation split) with sizes and timings, and the trainer.
+    of the final model when there is a validation split; a joint model adds its halves' AUCs and α,
+    `predict_ctr`) with sizes and timings, and the trainer.
     """
     trainer, encoded, facts = train_ctr(model, tokenizer, ds, training_args, text, text_learning_rate, callbacks)
     start = time.perf_counter()
     results: dict[str, Any] = {}
     if "validation" in encoded:
-        results.update({f"validation_{k}": v for k, v in evaluate_ctr(trainer, encoded, "validation").items()})
-    results.update(evaluate_ctr(trainer, encoded, "test"))
+        results.update({f"validation_{k}": v for k, v in predict_ctr(trainer, encoded, "validation")[0].items()})
+    results.update(predict_ctr(trainer, encoded, "test")[0])
     results.update(facts, eval_time_s=round(time.perf_counter() - start, 2))
     trainer.save_model(training_args.output_dir)
     return results, trainer
@@ -203,6 +225,7 @@ __all__ = [
     "device_description",
     "launcher_defaults",
     "evaluate_ctr",
+    "predict_ctr",
     "subsample",
     "train_and_evaluate_ctr",
     "best_checkpoint_epoch",

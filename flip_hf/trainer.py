@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+import torch
 from transformers import Trainer, TrainerCallback
 
 from .checkpoints import resolve_checkpoint
@@ -39,7 +40,8 @@ class FlipTrainer(Trainer):
     tokenizer, card and config files to the Hub (`flip_hf.hub.HUB_FILES`).
 
     ``text_learning_rate``: the text encoder's parameters get this learning rate, the rest the
-    Trainer's ``learning_rate``.
+    Trainer's ``learning_rate``; a joint model's fusion logit gets ``config.alpha_learning_rate``, and
+    its ``alpha`` is logged with the loss.
     """
 
     def __init__(self, *args: Any, text_learning_rate: float | None = None, **kwargs: Any):
@@ -54,25 +56,47 @@ class FlipTrainer(Trainer):
                 )
             self.add_callback(CollatorEpochCallback(self.data_collator))
 
-    def create_optimizer(self, model=None):
-        """The Trainer's optimizer; with ``text_learning_rate`` the text encoder gets its own lr."""
-        optimizer = super().create_optimizer(model)
+    def _group_overrides(self) -> dict[int, dict[str, float]]:
+        """Per-parameter optimizer settings that differ from the Trainer's: the text encoder's
+        ``text_learning_rate``, and the joint fusion logit's ``config.alpha_learning_rate`` (no decay)."""
+        overrides: dict[int, dict[str, float]] = {}
         text_model = getattr(self.model, "text_model", None)
-        if self.text_learning_rate is None or text_model is None or getattr(self, "_text_lr_applied", False):
+        if self.text_learning_rate is not None and text_model is not None:
+            overrides.update({id(p): {"lr": self.text_learning_rate} for p in text_model.parameters()})
+        alpha_logit = getattr(self.model, "alpha_logit", None)
+        alpha_lr = getattr(getattr(self.model, "config", None), "alpha_learning_rate", None)
+        if isinstance(alpha_logit, torch.nn.Parameter) and alpha_lr is not None:
+            overrides[id(alpha_logit)] = {"lr": alpha_lr, "weight_decay": 0.0}
+        return overrides
+
+    def create_optimizer(self, model=None):
+        """The Trainer's optimizer, its groups split where `_group_overrides` sets another learning
+        rate: the text encoder (``text_learning_rate``) and the fusion weight (paper Eq. 15)."""
+        optimizer = super().create_optimizer(model)
+        overrides = self._group_overrides()
+        if not overrides or getattr(self, "_group_overrides_applied", False):
             return optimizer
-        text_ids = {id(p) for p in text_model.parameters()}
-        groups = []
+        plain, special = [], []  # the Trainer's own rate first: its logged learning_rate is group 0's
         for group in optimizer.param_groups:
-            for is_text in (False, True):
-                params = [p for p in group["params"] if (id(p) in text_ids) == is_text]
-                if params:
-                    extra = {"lr": self.text_learning_rate} if is_text else {}
-                    groups.append({**{k: v for k, v in group.items() if k != "params"}, **extra, "params": params})
+            settings = {k: v for k, v in group.items() if k != "params"}
+            split: dict[tuple, list] = {}
+            for p in group["params"]:
+                split.setdefault(tuple(sorted(overrides.get(id(p), {}).items())), []).append(p)
+            for extra, params in split.items():
+                (special if extra else plain).append({**settings, **dict(extra), "params": params})
+        groups = plain + special
         optimizer.param_groups.clear()
         for group in groups:
             optimizer.add_param_group(group)
-        self._text_lr_applied = True
+        self._group_overrides_applied = True
         return optimizer
+
+    def log(self, logs: dict[str, float], *args: Any, **kwargs: Any) -> None:
+        """`Trainer.log`, adding the joint model's fusion weight ``alpha`` to each training log."""
+        alpha = getattr(self.model, "alpha", None)
+        if "loss" in logs and isinstance(alpha, torch.Tensor):
+            logs["alpha"] = round(float(alpha.detach()), 4)
+        super().log(logs, *args, **kwargs)
 
     def train(self, resume_from_checkpoint: str | bool | None = None, *args: Any, **kwargs: Any):
         """`Trainer.train`; ``resume_from_checkpoint`` also takes ``"last"`` (like True: the newest

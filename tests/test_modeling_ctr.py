@@ -24,6 +24,7 @@ from flip_hf import (
     compute_ctr_metrics,
     list_id_models,
 )
+from flip_hf.runs import predict_ctr
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -384,8 +385,27 @@ def test_trainer_learns_the_synthetic_table(flip_tokenizer, text_tokenizer, tiny
         eval_dataset=ds_test,
         data_collator=DataCollatorForCTR(tok),
         compute_metrics=compute_ctr_metrics,
+        text_learning_rate=1e-4,
     )
     trainer.train()
+    # three optimizer groups' rates (before the schedule): the text encoder's, the fusion logit's (no
+    # decay), the Trainer's
+    groups = {id(p): g for g in trainer.optimizer.param_groups for p in g["params"]}
+    assert groups[id(model.alpha_logit)]["initial_lr"] == model.config.alpha_learning_rate == 1e-2
+    assert groups[id(model.alpha_logit)]["weight_decay"] == 0.0
+    assert all(groups[id(p)]["initial_lr"] == 1e-4 for p in model.text_model.parameters())
+    assert all(groups[id(p)]["initial_lr"] == 3e-3 for p in model.id_model.parameters())
+    assert sum(len(g["params"]) for g in trainer.optimizer.param_groups) == len(list(model.parameters()))
+    logged = [h["alpha"] for h in trainer.state.log_history if "alpha" in h]
+    assert len(logged) >= 3 and all(0 < a < 1 for a in logged) and logged[-1] != 0.5, logged
+    metrics, arrays = predict_ctr(trainer, {"test": ds_test}, "test")
+    assert metrics["alpha"] == pytest.approx(float(model.alpha.detach()), abs=1e-6)
+    assert set(arrays) == {"probabilities", "labels", "id_probabilities", "plm_probabilities"}
+    assert len(arrays["probabilities"]) == len(ds_test) and 0.5 < metrics["id_auc"] <= 1 and 0 < metrics["plm_auc"] <= 1
+    alpha = metrics["alpha"]  # the joint logit is alpha * id + (1 - alpha) * plm (Eq. 15)
+    logit = lambda p: np.log(p) - np.log1p(-p)  # noqa: E731
+    joint = alpha * logit(arrays["id_probabilities"]) + (1 - alpha) * logit(arrays["plm_probabilities"])
+    np.testing.assert_allclose(logit(arrays["probabilities"]), joint, atol=1e-3)
     metrics = trainer.evaluate()
     print("CTR metrics", metrics)
     assert metrics["eval_auc"] > 0.65, metrics

@@ -61,7 +61,7 @@ def count_calls(monkeypatch, name):
 
 
 def test_table_2_selects_on_validation_and_reads_test_once(smoke_profile, work_dir, monkeypatch, tmp_path):
-    evaluations = count_calls(monkeypatch, "evaluate_ctr")
+    evaluations = count_calls(monkeypatch, "predict_ctr")
     results = run_table("2", smoke_profile, work_dir)
     names = [r.name for r in TABLES["2"]]
     assert list(dict.fromkeys(r["row"] for r in results)) == names
@@ -114,7 +114,7 @@ def test_a_refit_trains_the_chosen_recipe_on_train_and_validation(smoke_profile,
     selected = {(r["row"], r["seed"]): r for r in run_table("2", smoke_profile, work_dir, rows=rows)}
     trainings = count_calls(monkeypatch, "train_ctr")
     pretrainings = count_calls(monkeypatch, "run_pretrain")
-    evaluations = count_calls(monkeypatch, "evaluate_ctr")
+    evaluations = count_calls(monkeypatch, "predict_ctr")
     refit = smoke_profile.replace(refit=True)
     results = run_table("2", refit, work_dir, rows=rows)
     # the selection is read back; each (row, seed) trains once more, FLIP's pretraining once more
@@ -221,3 +221,118 @@ def test_a_row_sets_the_text_depth_of_its_pretraining(smoke_profile, tmp_path):
         weights = load_file(str(out / "model.safetensors"))
         depths[row.name] = (summary["num_text_layers"], any(".layer.1." in k for k in weights))
     assert depths == {"ICL": (1, False), "ICL, all text layers": (2, True)}
+
+
+def test_the_movielens_1m_profile_runs_the_evidence_table_end_to_end(smoke_profile, tmp_path, monkeypatch):
+    """`ml1m_cpu` on a small table: the learning rate searched on the first seed only, the budget
+    control at FLIP_ID's chosen recipe, pretraining on a capped subset, test predictions saved."""
+    import numpy as np
+
+    from flip_hf.metrics import ctr_metrics
+
+    profile = PROFILES["ml1m_cpu"].replace(
+        **{
+            k: getattr(smoke_profile, k)
+            for k in (
+                "name",
+                "dataset",
+                "data_files",
+                "time_column",
+                "user_fields",
+                "plm",
+                "num_text_layers",
+                "pretrain_batch_size",
+            )
+        },  # fmt: skip
+        id_finetune=PROFILES["ml1m_cpu"].id_finetune.__class__(
+            (1e-3, 5e-3), max_epochs=3, patience=1, batch_size=64, search_first_seed_only=True
+        ),
+        id_seeds=(1, 2),
+        pretrain_max_samples=150,
+        eval_batch_size=256,
+    )
+    rows = ["DCNv2", "FLIP_ID", "DCNv2 (FLIP_ID's budget)"]
+    with pytest.raises(ValueError, match="select that row too"):
+        run_table("evidence", profile, tmp_path, rows=["DCNv2 (FLIP_ID's budget)"])
+    trainings = count_calls(monkeypatch, "_train_once")
+    results = run_table("evidence", profile, tmp_path, rows=rows)
+    by = {(r["row"], r["seed"]): r for r in results}
+    assert len(results) == 6
+    for name in ("DCNv2", "FLIP_ID"):  # seed 1 searches both rates, seed 2 trains at seed 1's choice
+        first, second = by[name, 1], by[name, 2]
+        assert [g["learning_rate"] for g in first["grid"]] == [1e-3, 5e-3]
+        assert [g["learning_rate"] for g in second["grid"]] == [first["learning_rate"]]
+        assert second["learning_rate_searched_on_seed"] == 1 and "learning_rate_searched_on_seed" not in first
+    for seed in (1, 2):  # the plain model at FLIP_ID's learning rate and epochs, no selection
+        control, flip = by["DCNv2 (FLIP_ID's budget)", seed], by["FLIP_ID", seed]
+        assert control["budget_of"] == {"row": "FLIP_ID", "learning_rate": flip["learning_rate"],
+                                        "epochs": flip["best_epoch"]}  # fmt: skip
+        assert control["learning_rate"] == flip["learning_rate"] and control["epochs_run"] == flip["best_epoch"]
+        assert control["pretrain"] is None and "grid" not in control and control["validation_auc"] > 0
+    assert len(trainings) == 2 + 1 + 2 + 1 + 2  # DCNv2, FLIP_ID (2 rates, then 1), the control once a seed
+    assert by["FLIP_ID", 1]["pretrain"]["train_samples"] == 150  # the cap, of 405 train rows
+    pretrained = tmp_path / "pretrain" / by["FLIP_ID", 1]["pretrain"]["folder"]
+    finetuned = tmp_path / "finetune" / runner_module.row_key(TABLES["evidence"][0], profile, 1) / "best"
+    assert json.loads((pretrained / "flip_feature_vocab.json").read_text()) == json.loads(
+        (finetuned / "flip_feature_vocab.json").read_text()
+    )  # the vocabulary of the whole train split either way
+    for r in results:  # every reported model's test predictions, from which its AUC is recomputed
+        saved = np.load(tmp_path / r["predictions"])
+        assert saved["probabilities"].dtype == np.float32 and len(saved["labels"]) == r["test_samples"] == 50
+        assert ctr_metrics(saved["labels"], saved["probabilities"])["auc"] == pytest.approx(r["auc"], abs=1e-6)
+    assert len({r["predictions"] for r in results}) == 6
+    trainings.clear()
+    assert run_table("evidence", profile, tmp_path, rows=rows) == results and trainings == []
+
+    # the report reads what is finished and trains nothing; the comparisons whose rows ran are made
+    from flip_hf.paper_tables import evidence
+
+    finished = run_table("evidence", profile, tmp_path, train=False)
+    assert finished == results and trainings == []  # the other rows have not run: left out, not trained
+    labels, users = evidence.test_users_and_labels(profile)
+    report = evidence.evidence_report("evidence", finished, tmp_path, labels, users, replicates=50)
+    names = [c["name"] for c in report["comparisons"]]
+    assert names == ["FLIP_ID − DCNv2", "FLIP_ID − DCNv2 at FLIP_ID's budget", "DCNv2 at FLIP_ID's budget − DCNv2"]
+    main = report["comparisons"][0]
+    assert main["treatment_units"] == {by["FLIP_ID", 1]["pretrain"]["folder"]: 2} and main["control_seeds"] == 2
+    diff = main["auc_difference"]
+    mean = lambda row: (by[row, 1]["auc"] + by[row, 2]["auc"]) / 2  # noqa: E731
+    assert diff["estimate"] == pytest.approx(mean("FLIP_ID") - mean("DCNv2"), abs=1e-6)
+    assert diff["low"] <= diff["estimate"] <= diff["high"] and len(main["delong_same_seed"]) == 2
+    paths = evidence.write_evidence(
+        report, tmp_path / "out" / "evidence", "t", {"command": "c", "commit": "x", "device": "cpu", "replicates": 50}
+    )
+    assert "no detectable effect" in open(paths["md"]).read() or "CI excludes zero" in open(paths["md"]).read()
+    assert open(paths["png"], "rb").read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+def test_an_interrupted_selection_resumes_at_the_next_learning_rate(smoke_profile, tmp_path, monkeypatch):
+    row = Row("DCNv2", "id")
+    original = runner_module._train_once
+    calls = []
+
+    def crash_on_second(*args, **kwargs):
+        calls.append(args[3].learning_rate)
+        if len(calls) == 2:
+            raise KeyboardInterrupt  # the session ends mid-grid
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(runner_module, "_train_once", crash_on_second)
+    with pytest.raises(KeyboardInterrupt):
+        runner_module.finetune_row(row, smoke_profile, 1, tmp_path, None)
+    monkeypatch.setattr(
+        runner_module, "_train_once", lambda *a, **k: (calls.append(a[3].learning_rate), original(*a, **k))[1]
+    )
+    result = runner_module.finetune_row(row, smoke_profile, 1, tmp_path, None)
+    assert calls == [1e-3, 5e-3, 5e-3] and [g["learning_rate"] for g in result["grid"]] == [1e-3, 5e-3]
+
+
+def test_a_profile_without_data_names_the_flag_and_the_variable(monkeypatch):
+    from flip_hf.paper_tables.profiles import DATA_DIR_ENV
+
+    monkeypatch.delenv(DATA_DIR_ENV, raising=False)
+    with pytest.raises(ValueError, match=f"--data_dir.*{DATA_DIR_ENV}"):
+        runner_module.data_arguments(PROFILES["ml1m_cpu"])
+    monkeypatch.setenv(DATA_DIR_ENV, "/data/ml-1m")
+    assert runner_module.data_arguments(PROFILES["ml1m_cpu"]).data_dir == "/data/ml-1m"
+    assert runner_module.data_arguments(PROFILES["cpu"]).data_dir is None  # MovieLens-100K ships

@@ -293,6 +293,23 @@ def test_mtm_equals_reference_and_ignores_padding(flip_tokenizer, features, tiny
         assert not torch.allclose(model.mtm_head(v_hat, junk, *args), base)
 
 
+@pytest.mark.parametrize("head_input", ["attention", "id+attention"])
+def test_mtm_head_input_decides_whether_the_masked_id_view_feeds_the_prediction(
+    head_input, flip_tokenizer, features, tiny_text_config
+):
+    """With a zero attention query the attention output ``u`` no longer depends on ``v̂``: the literal
+    Eq. 8 head then sends MTM no gradient into the ID model, the ``[v̂ ⊕ u]`` head still does."""
+    model = make_model(flip_tokenizer, tiny_text_config, mtm_head_input=head_input, use_mlm=False, use_icl=False)
+    d_text, d_tab = model.config.text_config.hidden_size, model.mtm_head.query.shape[0]
+    assert model.mtm_head.field_w1.shape[1] == d_text + (d_tab if head_input == "id+attention" else 0)
+    with torch.no_grad():
+        model.mtm_head.query.zero_()
+    out = model(**collate(flip_tokenizer, features, n=16))
+    out.mtm_loss.backward()
+    id_grad = sum(float(p.grad.abs().sum()) for p in model.id_model.parameters() if p.grad is not None)
+    assert (id_grad > 0) if head_input == "id+attention" else (id_grad == 0), id_grad
+
+
 def test_total_loss_is_the_sum(flip_tokenizer, features, tiny_text_config):
     model = make_model(flip_tokenizer, tiny_text_config)
     out = model(**collate(flip_tokenizer, features, n=16))

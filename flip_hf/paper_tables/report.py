@@ -10,7 +10,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from ..plots import plot_sweep
+from ..plots import plot_auc, plot_sweep
 from .definitions import SWEEPS, TABLE_TITLES, TABLES, Row
 from .profiles import Profile
 
@@ -53,11 +53,16 @@ def summarise(table: str, results: list[dict]) -> list[dict[str, Any]]:
             "logloss_sd": logloss_sd,
             "validation_auc": statistics.fmean(x["validation_auc"] for x in runs),
             "learning_rates": [x["learning_rate"] for x in runs],
+            "learning_rate_choices": [_lr_choice(x) for x in runs],
             "best_epochs": [x["best_epoch"] for x in runs],
             "wall_time_s": sum(x["wall_time_s"] for x in runs),
             "paper_auc": row.paper[0] if row.paper else None,
             "paper_logloss": row.paper[1] if row.paper else None,
         }
+        for part in ("id_auc", "plm_auc", "alpha"):  # a joint model's own halves and fusion weight (Eq. 15)
+            for prefix in ("", "validation_"):
+                if all(prefix + part in x for x in runs):
+                    entry[prefix + part] = statistics.fmean(x[prefix + part] for x in runs)
         base = _baseline_of(row, rows)
         if base is not None:
             pairs = {x["seed"]: x for x in by_row[base.name]}
@@ -67,6 +72,21 @@ def summarise(table: str, results: list[dict]) -> list[dict[str, Any]]:
                 entry["paired_auc_difference"] = {"against": base.name, "mean": mean, "sd": sd, "per_seed": diffs}
         out.append(entry)
     return out
+
+
+def _lr_choice(run: dict) -> str:
+    """How a run's learning rate came about: chosen over its grid, fixed, reused from another seed's
+    search, or taken from another row (a budget control); the text encoder's own rate after a slash."""
+    lr = f"{run['learning_rate']:g}"
+    if run.get("budget_of"):
+        how = f"{run['budget_of']['row']}'s, {run['budget_of']['epochs']:g} epochs"
+    elif run.get("learning_rate_searched_on_seed") is not None:
+        how = f"seed {run['learning_rate_searched_on_seed']}'s"
+    else:
+        grid = run.get("searched_learning_rates") or [g["learning_rate"] for g in run.get("grid", [])]
+        how = "of " + "/".join(f"{g:g}" for g in grid) if len(grid) > 1 else "fixed"
+    text = f" / text {run['text_learning_rate']:g}" if run.get("text_learning_rate") else ""
+    return f"{lr}{text} ({how})"
 
 
 def _commit() -> str:
@@ -118,10 +138,20 @@ def render_markdown(table: str, profile: Profile, summary: list[dict], meta: dic
             continue
         lines.append(
             f"| {e['row']} | {_fmt(e['auc'], e['auc_sd'], n)} | {_fmt(e['logloss'], e['logloss_sd'], n)} | "
-            f"{e['validation_auc']:.4f} | {n} | {', '.join(f'{lr:g}' for lr in e['learning_rates'])} | "
+            f"{e['validation_auc']:.4f} | {n} | {'; '.join(dict.fromkeys(e['learning_rate_choices']))} | "
             f"{', '.join('–' if b is None else f'{b:g}' for b in e['best_epochs'])} | {_fmt(e['paper_auc'])} | "
             f"{_fmt(e['paper_logloss'])} | {e['wall_time_s'] / 60:.1f} |"
         )
+    joint = [e for e in summary if "alpha" in e]
+    if joint:
+        lines += ["", "Joint rows, their own halves (Eq. 15: logit = α·ID + (1 − α)·text), mean over seeds:", ""]
+        lines += ["| row | α | ID-half AUC test / validation | text-half AUC test / validation |", "|---|---|---|---|"]
+        for e in joint:
+            val = {k: e.get(f"validation_{k}", float("nan")) for k in ("id_auc", "plm_auc")}
+            lines.append(
+                f"| {e['row']} | {e['alpha']:.3f} | {e['id_auc']:.4f} / {val['id_auc']:.4f} | "
+                f"{e['plm_auc']:.4f} / {val['plm_auc']:.4f} |"
+            )
     paired = [e for e in summary if "paired_auc_difference" in e]
     if paired:
         lines += ["", "Paired test-AUC differences (same finetuning seed), mean ± sd over seeds:", ""]
@@ -141,36 +171,6 @@ def render_markdown(table: str, profile: Profile, summary: list[dict], meta: dic
     return "\n".join(lines) + "\n"
 
 
-def plot_auc(table: str, summary: list[dict], path: str | os.PathLike, title: str) -> str:
-    """A bar chart of test AUC per row (error bars: sd over seeds; diamonds: the paper's AUC)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    summary = [e for e in summary if "skipped" not in e]
-    names = [e["row"] for e in summary]
-    fig, ax = plt.subplots(figsize=(max(5.0, 1.1 * len(names) + 1.5), 3.8), dpi=110)
-    xs = range(len(names))
-    ax.bar(xs, [e["auc"] for e in summary], yerr=[e["auc_sd"] for e in summary], color="#4C72B0", capsize=3)
-    paper = [(i, e["paper_auc"]) for i, e in enumerate(summary) if e["paper_auc"] is not None]
-    if paper:
-        ax.scatter([i for i, _ in paper], [v for _, v in paper], marker="D", color="#DD8452", zorder=3,
-                   label="paper (MovieLens-1M)")  # fmt: skip
-        ax.legend(loc="lower right", fontsize=8)
-    values = [e["auc"] for e in summary] + [v for _, v in paper]
-    low, high = min(values), max(values)
-    ax.set_ylim(low - 0.15 * (high - low + 0.01), high + 0.15 * (high - low + 0.01))
-    ax.set_xticks(list(xs))
-    ax.set_xticklabels(names, rotation=25, ha="right", fontsize=8)
-    ax.set_ylabel("test AUC")
-    ax.set_title(title, fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return str(path)
-
-
 def write_report(
     table: str, profile: Profile, results: list[dict], results_dir: str | os.PathLike, device: str, meta: dict
 ) -> dict[str, str]:
@@ -187,7 +187,8 @@ def write_report(
         fh.write(render_markdown(table, profile, summary, meta))
     refit = " (refit)" if profile.refit else ""
     title = f"{TABLE_TITLES.get(table, table)}\n{profile.dataset}, profile {profile.name}{refit}, {device}"
-    paths = {"md": f"{stem}.md", "json": f"{stem}.json", "png": plot_auc(table, summary, f"{stem}.png", title)}
+    png = plot_auc(summary, f"{stem}.png", title, paper_data=profile.dataset == "movielens-1m")
+    paths = {"md": f"{stem}.md", "json": f"{stem}.json", "png": png}
     if table in SWEEPS:  # AUC against the swept value (paper Fig. 6/7)
         fields, values = SWEEPS[table]
         value_of = {r.name: v for r, v in zip(TABLES[table], values)}
@@ -198,4 +199,4 @@ def write_report(
     return paths
 
 
-__all__ = ["mean_sd", "plot_auc", "render_markdown", "summarise", "write_report"]
+__all__ = ["mean_sd", "render_markdown", "summarise", "write_report"]

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from transformers import EarlyStoppingCallback, TrainingArguments, set_seed
 
 from ..baselines import build_baseline, load_baseline, load_text_tokenizer, train_baseline
@@ -30,14 +31,14 @@ from ..cli import (
 )
 from ..collator import DataCollatorForCTR
 from ..configuration_flip import PRETRAINING_PRESETS, FlipConfig
-from ..data import field_sides
+from ..data import field_sides, has_built_in_copy
 from ..metrics import compute_ctr_metrics
 from ..modeling_flip import FlipForCTR
-from ..runs import CTR_TRAINING_DEFAULTS, PRETRAIN_TRAINING_DEFAULTS, evaluate_ctr, launcher_defaults, train_ctr
+from ..runs import CTR_TRAINING_DEFAULTS, PRETRAIN_TRAINING_DEFAULTS, launcher_defaults, predict_ctr, train_ctr
 from ..tokenization_flip import FlipTabularTokenizer
 from ..trainer import FlipTrainer
 from .definitions import TABLES, Row
-from .profiles import FinetuneBudget, Profile
+from .profiles import DATA_DIR_ENV, FinetuneBudget, Profile
 
 logger = logging.getLogger("flip_hf.paper_tables")
 
@@ -61,33 +62,57 @@ def _write_json(path: Path, payload: dict) -> None:
     os.replace(tmp, path)  # a reader never sees half a file
 
 
+def profile_data_dir(profile: Profile) -> str | None:
+    """The raw data of ``profile``: its ``data_dir``, else `DATA_DIR_ENV` for a data set that does not
+    ship (None for the built-in MovieLens-100K and for csv/parquet tables given by ``data_files``)."""
+    if profile.data_dir or profile.data_files or has_built_in_copy(profile.dataset):
+        return profile.data_dir
+    env = os.environ.get(DATA_DIR_ENV)
+    if not env:
+        raise ValueError(
+            f"Profile {profile.name!r} trains on {profile.dataset}, which has no built-in copy: pass --data_dir "
+            f"(its folder or zip) or set {DATA_DIR_ENV}."
+        )
+    return env
+
+
 def data_arguments(profile: Profile) -> DataArguments:
     return DataArguments(
         dataset=profile.dataset,
-        data_dir=profile.data_dir,
+        data_dir=profile_data_dir(profile),
         data_files=profile.data_files,
         time_column=profile.time_column,
         label_threshold=profile.label_threshold,
         validation_size=profile.validation_size,
         max_train_samples=profile.max_train_samples,
+        max_pretrain_samples=profile.pretrain_max_samples,
         max_seq_length=profile.max_seq_length,
         unseen_id=profile.unseen_id,
     )
 
 
-def _effective_config(overrides: dict[str, Any]) -> dict[str, Any]:
-    """Every `FlipConfig` hyperparameter with ``overrides`` applied: keys built on it change when a
-    default changes, so a cached run is never mistaken for a run under new defaults."""
-    return {name: overrides.get(name, getattr(FlipConfig, name, None)) for name in FlipConfig.__annotations__}
+FINETUNING_ONLY_FIELDS = ("mode", "alpha_init", "alpha_learning_rate")
+"""`FlipConfig` fields a pretraining never reads: left out of its key, so that a change of them
+does not send every row back to pretraining."""
+
+
+def _effective_config(overrides: dict[str, Any], pretraining: bool = False) -> dict[str, Any]:
+    """Every `FlipConfig` hyperparameter with ``overrides`` applied (a pretraining's: without
+    `FINETUNING_ONLY_FIELDS`): keys built on it change when a default changes, so a cached run is never
+    mistaken for a run under new defaults."""
+    names = [n for n in FlipConfig.__annotations__ if not (pretraining and n in FINETUNING_ONLY_FIELDS)]
+    return {name: overrides.get(name, getattr(FlipConfig, name, None)) for name in names}
 
 
 def pretrain_key(row: Row, profile: Profile) -> str:
     """Folder name of a row's pretraining run: the same run serves every row that needs it."""
-    config = _effective_config({**PRETRAINING_PRESETS[row.preset], **row.pretrain_overrides, "id_model": row.id_model})
+    overrides = {**PRETRAINING_PRESETS[row.preset], **row.pretrain_overrides, "id_model": row.id_model}
+    config = _effective_config(overrides, pretraining=True)
     what = {
         "config": config,
         "profile": profile.name,
-        "data": [profile.dataset, profile.data_files, profile.max_train_samples, profile.validation_size],
+        "data": [profile.dataset, profile.data_files, profile.max_train_samples, profile.validation_size]
+        + ([profile.pretrain_max_samples] if profile.pretrain_max_samples else []),
         "text": profile.max_seq_length,
         "plm": [profile.plm, profile.num_text_layers],
         "budget": [profile.pretrain_epochs, profile.pretrain_batch_size, profile.pretrain_learning_rate]
@@ -97,13 +122,16 @@ def pretrain_key(row: Row, profile: Profile) -> str:
     return f"{row.id_model}-{row.preset}-{_digest(what)}"
 
 
-def row_key(row: Row, profile: Profile, seed: int) -> str:
-    """Name of a row's result file: rows of different tables that are the same run share it."""
+def row_key(row: Row, profile: Profile, seed: int, recipe: dict[str, float] | None = None) -> str:
+    """Name of a row's result file: rows of different tables that are the same run share it.
+    ``recipe``: the learning rate and epochs of a ``budget_of`` row (they come from another row)."""
     budget = profile.text_finetune if row.uses_text else profile.id_finetune
     config = _effective_config({**row.finetune_overrides, "mode": row.mode, "id_model": row.id_model})
     what = [config, budget, seed, profile.eval_batch_size] + (
         [profile.unseen_id] if profile.unseen_id != "unknown" else []
     )
+    if recipe is not None:
+        what.append(recipe)
     plms = [profile.name, profile.plm] + ([profile.seq2seq_plm] if row.mode == "p5" else [])
     base = pretrain_key(row, profile) if row.preset else f"{row.id_model}-none-{_digest(plms)}"
     return f"{base}--{row.mode}-seed{seed}-{_digest(what)}"
@@ -114,17 +142,27 @@ def whole_train(profile: Profile) -> Profile:
     return profile.replace(validation_size=None)
 
 
-def result_path(row: Row, profile: Profile, seed: int, work_dir: str | os.PathLike) -> Path:
+def result_path(row: Row, profile: Profile, seed: int, work_dir: str | os.PathLike,
+                recipe: dict[str, float] | None = None) -> Path:  # fmt: skip
     """A row's result file for ``seed``: its selection, or with ``profile.refit`` its refit."""
     suffix = "--refit" if profile.refit else ""
-    return Path(work_dir) / "results" / f"{row_key(row, profile, seed)}{suffix}.json"
+    return Path(work_dir) / "results" / f"{row_key(row, profile, seed, recipe)}{suffix}.json"
 
 
-def model_dir(row: Row, profile: Profile, seed: int, work_dir: str | os.PathLike) -> Path:
+def model_dir(row: Row, profile: Profile, seed: int, work_dir: str | os.PathLike,
+              recipe: dict[str, float] | None = None) -> Path:  # fmt: skip
     """The saved model whose test numbers a row's result reports: the one selected on validation, or,
-    with ``profile.refit``, its recipe trained again on train + validation."""
-    key = row_key(row, profile, seed)
-    return Path(work_dir) / "finetune" / (f"{key}--refit/final" if profile.refit else f"{key}/best")
+    with ``profile.refit`` (or a fixed ``recipe``), its recipe trained again on train + validation (on train)."""
+    key = row_key(row, profile, seed, recipe)
+    if profile.refit:
+        return Path(work_dir) / "finetune" / f"{key}--refit" / "final"
+    return Path(work_dir) / "finetune" / key / ("best" if recipe is None else "final")
+
+
+def predictions_path(model_folder: Path, work_dir: str | os.PathLike) -> Path:
+    """Where the test predictions of a saved model are kept: ``<work_dir>/predictions/<run>.npz``."""
+    run = model_folder.relative_to(Path(work_dir) / "finetune")
+    return Path(work_dir) / "predictions" / f"{'--'.join(run.parts)}.npz"
 
 
 PRETRAIN_BUDGET_KEYS = ("epochs", "learning_rate", "text_learning_rate", "seed", "num_text_layers")
@@ -152,6 +190,8 @@ def ensure_pretrained(row: Row, profile: Profile, work_dir: Path) -> tuple[Path,
             "per_device_train_batch_size": profile.pretrain_batch_size,
             "learning_rate": row.pretrain_budget.get("learning_rate", profile.pretrain_learning_rate),
             "save_total_limit": 1,
+            "save_strategy": "steps",
+            "save_steps": 0.1,  # a checkpoint every tenth of the run: an interrupted run resumes from it
             "logging_steps": 0.02,  # 50 points of every loss curve, whatever the run's length
             "seed": row.pretrain_budget.get("seed", profile.pretrain_seed),
             "bf16": profile.bf16,
@@ -232,73 +272,106 @@ def _train_once(row: Row, profile: Profile, budget: FinetuneBudget, args: Traini
     return train_ctr(model, tokenizer, ds, args, row.uses_text, budget.text_learning_rate, callbacks)
 
 
-def finetune_row(row: Row, profile: Profile, seed: int, work_dir: Path, pretrained_dir: Path | None) -> dict:
-    """Select the learning rate (and, by early stopping, the epoch) on validation AUC; test once."""
+def finetune_row(row: Row, profile: Profile, seed: int, work_dir: Path, pretrained_dir: Path | None,
+                 learning_rates: tuple[float, ...] | None = None) -> dict:  # fmt: skip
+    """Select the learning rate (and, by early stopping, the epoch) on validation AUC; test once.
+    ``learning_rates``: the grid (default: the budget's). Each finished learning rate is recorded in
+    ``grid.json`` beside the best model, so an interrupted selection resumes at the next one."""
     budget = profile.text_finetune if row.uses_text else profile.id_finetune
+    learning_rates = learning_rates or budget.learning_rates
     ds = load_data(data_arguments(profile))
     best_dir = model_dir(row, profile.replace(refit=False), seed, work_dir)
-    run_dir, grid, best, encoded = best_dir.parent, [], None, None
-    for lr in budget.learning_rates:
+    run_dir, encoded = best_dir.parent, None
+    grid = (_read_json(run_dir / "grid.json") or {}).get("grid", [])
+    grid = [g for g in grid if g["learning_rate"] in learning_rates] if best_dir.is_dir() else []
+    for lr in learning_rates:
+        if any(g["learning_rate"] == lr for g in grid):
+            continue
         out = run_dir / f"lr{lr:g}"
         args = _finetune_arguments(out, profile, budget, lr, seed, row.uses_text)
         stop = [EarlyStoppingCallback(early_stopping_patience=budget.patience)] if budget.max_epochs > 1 else []
         trainer, encoded, facts = _train_once(row, profile, budget, args, ds, pretrained_dir, stop)
         trainer.remove_callback(EarlyStoppingCallback)  # it reads eval_* metrics only: done with training
-        val = evaluate_ctr(trainer, encoded, "validation")
-        grid.append({"learning_rate": lr, **{f"validation_{k}": v for k, v in val.items()}, **facts})
+        val = predict_ctr(trainer, encoded, "validation")[0]
+        entry = {"learning_rate": lr, **{f"validation_{k}": v for k, v in val.items()}, **facts}
         logger.info("%s seed %d lr %g: validation AUC %.4f", row.name, seed, lr, val["auc"])
-        if best is None or val["auc"] > best["validation_auc"]:
-            best = grid[-1]
+        if not grid or val["auc"] > max(g["validation_auc"] for g in grid):
             trainer.save_model(str(best_dir))
+        grid.append(entry)
+        _write_json(run_dir / "grid.json", {"grid": grid})  # after the model it may name as best
         del trainer
         shutil.rmtree(out, ignore_errors=True)
-    test = _evaluate_saved(best_dir, row, encoded, profile)
+    best = max(grid, key=lambda g: g["validation_auc"])  # the first of equals, as saved
+    if encoded is None:  # every learning rate was done before: encode the splits for the test read
+        encoded = _encode_for(row, best_dir, ds)
+    test = _evaluate_saved(best_dir, row, encoded, profile, work_dir)
     return {
         "learning_rate": best["learning_rate"],
+        "searched_learning_rates": list(learning_rates),
         "text_learning_rate": budget.text_learning_rate if row.uses_text else None,
         "best_epoch": best.get("best_checkpoint_epoch"),
         "epochs_run": best["epochs_run"],
-        "validation_auc": best["validation_auc"],
-        "validation_logloss": best["validation_logloss"],
-        "auc": test["auc"],
-        "logloss": test["logloss"],
+        **{k: v for k, v in best.items() if k.startswith("validation_")},
+        **test,
         "grid": grid,
         "train_samples": best["train_samples"],
-        "validation_samples": best["validation_samples"],
         "test_samples": best["test_samples"],
+    }
+
+
+def _encode_for(row: Row, folder: Path, ds):
+    """The splits of ``ds`` encoded by the tokenizer (or baseline processor) saved in ``folder``."""
+    if row.is_baseline:
+        return load_baseline(str(folder))[1].encode_dataset(ds)
+    return FlipTabularTokenizer.from_pretrained(str(folder)).encode_dataset(ds, text=row.uses_text)
+
+
+def train_recipe(row: Row, profile: Profile, seed: int, work_dir: Path, final: Path, pretrained_dir: Path | None,
+                 learning_rate: float, epochs: float, data_profile: Profile | None = None) -> dict:  # fmt: skip
+    """Train ``row`` at one learning rate for exactly ``epochs`` epochs (no selection) on
+    ``data_profile``'s train split (default: ``profile``'s), save it in ``final`` and read the test split
+    once (and validation, when the data has it). The constant schedule makes ``epochs`` epochs the
+    same recipe as a selection run stopped at that epoch."""
+    budget = profile.text_finetune if row.uses_text else profile.id_finetune
+    data_profile = data_profile or profile
+    ds = load_data(data_arguments(data_profile))
+    args = _finetune_arguments(final.parent, profile, budget, learning_rate, seed, row.uses_text, epochs)
+    trainer, encoded, facts = _train_once(row, data_profile, budget, args, ds, pretrained_dir, [])
+    trainer.save_model(str(final))
+    val = predict_ctr(trainer, encoded, "validation")[0] if "validation" in encoded else {}
+    del trainer
+    test = _evaluate_saved(final, row, encoded, profile, work_dir)
+    return {
+        "learning_rate": learning_rate,
+        "epochs_run": facts["epochs_run"],
+        **{f"validation_{k}": v for k, v in val.items()},
+        **test,
+        "train_samples": facts["train_samples"],
+        "test_samples": facts["test_samples"],
     }
 
 
 def refit_row(row: Row, profile: Profile, seed: int, work_dir: Path, pretrained_dir: Path | None,
               selected: dict) -> dict:  # fmt: skip
     """Train ``row`` again with the recipe ``selected`` on validation (its learning rate, for its best
-    epoch count; the constant schedule makes that the same recipe) on the whole train split, validation
-    included; then read the test split once. ``pretrained_dir``: the row's pretraining on that split."""
-    budget = profile.text_finetune if row.uses_text else profile.id_finetune
-    full = whole_train(profile)
-    ds = load_data(data_arguments(full))
+    epoch count) on the whole train split, validation included (`train_recipe`); then read the test
+    split once. ``pretrained_dir``: the row's pretraining on that split."""
     epochs = selected["best_epoch"] or selected["epochs_run"]
     final = model_dir(row, profile.replace(refit=True), seed, work_dir)
-    args = _finetune_arguments(final.parent, profile, budget, selected["learning_rate"], seed, row.uses_text, epochs)
-    trainer, encoded, facts = _train_once(row, full, budget, args, ds, pretrained_dir, [])
-    trainer.save_model(str(final))
-    del trainer
-    test = _evaluate_saved(final, row, encoded, profile)
-    keep = ("learning_rate", "text_learning_rate", "best_epoch", "validation_auc", "validation_logloss",
-            "validation_samples")  # fmt: skip
+    result = train_recipe(row, profile, seed, work_dir, final, pretrained_dir, selected["learning_rate"], epochs,
+                          whole_train(profile))  # fmt: skip
+    keep = ("text_learning_rate", "best_epoch", "validation_auc", "validation_logloss", "validation_samples")
     return {
-        **{k: selected[k] for k in keep},
-        "epochs_run": facts["epochs_run"],
-        "auc": test["auc"],
-        "logloss": test["logloss"],
-        "train_samples": facts["train_samples"],
-        "test_samples": facts["test_samples"],
+        **result,
+        **{k: selected[k] for k in keep if k in selected},
         "without_refit": {k: selected[k] for k in ("auc", "logloss", "train_samples")},
     }
 
 
-def _evaluate_saved(best_dir: Path, row: Row, encoded, profile: Profile) -> dict:
-    """The model a result reports, read back from its folder, on the test split (the only test read)."""
+def _evaluate_saved(best_dir: Path, row: Row, encoded, profile: Profile, work_dir: Path) -> dict:
+    """The model a result reports, read back from its folder, on the test split (the only test read):
+    its metrics (`predict_ctr`) and ``predictions``, the npz of its test probabilities (float32, in the
+    test split's row order; a joint model's halves too) under ``work_dir`` (`predictions_path`)."""
     if row.is_baseline:
         model, processor = load_baseline(str(best_dir))
         collator = processor.data_collator(training=False)
@@ -316,11 +389,20 @@ def _evaluate_saved(best_dir: Path, row: Row, encoded, profile: Profile) -> dict
         **launcher_defaults(),
     )
     trainer = FlipTrainer(model=model, args=args, data_collator=collator, compute_metrics=compute_ctr_metrics)
-    return evaluate_ctr(trainer, encoded, "test")
+    metrics, arrays = predict_ctr(trainer, encoded, "test")
+    path = predictions_path(best_dir, work_dir)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    arrays = {k: v.astype(np.int8 if k == "labels" else np.float32) for k, v in arrays.items()}
+    np.savez_compressed(path.with_suffix(".tmp.npz"), **arrays)
+    os.replace(path.with_suffix(".tmp.npz"), path)
+    return {**metrics, "predictions": str(path.relative_to(work_dir))}
 
 
-def run_table(table: str, profile: Profile, work_dir: str | os.PathLike, rows: list[str] | None = None) -> list[dict]:
-    """Every (row, seed) result of ``table`` under ``profile``; finished ones are read back."""
+def run_table(table: str, profile: Profile, work_dir: str | os.PathLike, rows: list[str] | None = None,
+              train: bool = True) -> list[dict]:  # fmt: skip
+    """Every (row, seed) result of ``table`` under ``profile``; finished ones are read back. A row
+    with ``budget_of`` runs after the row it names (which must be selected too), seed by seed.
+    ``train=False``: only the finished results (a report while the runs go on)."""
     if table not in TABLES:
         raise ValueError(f"Unknown table {table!r}; tables: {', '.join(TABLES)}.")
     selected = TABLES[table]
@@ -329,30 +411,36 @@ def run_table(table: str, profile: Profile, work_dir: str | os.PathLike, rows: l
         if unknown:
             raise ValueError(f"Table {table} has no row(s) {unknown}; rows: {[row.name for row in selected]}.")
         selected = [row for row in selected if row.name in rows]
+    names = [row.name for row in selected]
+    for row in selected:
+        if row.budget_of is not None and row.budget_of not in names[: names.index(row.name)]:
+            raise ValueError(
+                f"Row {row.name!r} trains at the budget of {row.budget_of!r}: select that row too, before it."
+            )
     work_dir = Path(work_dir)
-    results = []
+    results, done = [], {}
     for row in selected:
         if row.mode == "p5" and not profile.seq2seq_plm:
-            logger.info("%s: skipped, it needs a T5-family checkpoint (--p5_plm)", row.name)
+            logger.info("%s: skipped, it needs a T5 checkpoint (--p5_plm)", row.name)
             results.append({"row": row.name, "mode": row.mode, "skipped": "needs a T5 checkpoint (--p5_plm)"})
             continue
+        budget = profile.text_finetune if row.uses_text else profile.id_finetune
+        first = None
         for seed in profile.text_seeds if row.uses_text else profile.id_seeds:
-            path = result_path(row, profile.replace(refit=False), seed, work_dir)
-            result = _read_json(path)
+            if row.budget_of and (row.budget_of, seed) not in done:  # its source is not finished (train=False)
+                continue
+            recipe = _recipe_of(done[(row.budget_of, seed)]) if row.budget_of else None
+            grid = (first["learning_rate"],) if first is not None and budget.search_first_seed_only else None
+            result = _row_result(row, profile, seed, work_dir, recipe, grid, train)
+            if result is not None and profile.refit:
+                result = _refit_result(row, profile, seed, work_dir, result, train)
             if result is None:
-                start = time.perf_counter()
-                pretrained_dir, pretrain = (None, None)
-                if row.preset:
-                    pretrained_dir, pretrain = ensure_pretrained(row, profile, work_dir)
-                result = finetune_row(row, profile, seed, work_dir, pretrained_dir)
-                result.update(
-                    seed=seed,
-                    pretrain=_pretrain_facts(pretrained_dir, pretrain),
-                    wall_time_s=round(time.perf_counter() - start, 1),
-                )
-                _write_json(path, result)
-            if profile.refit:
-                result = _refit_result(row, profile, seed, work_dir, result)
+                continue
+            first = first or result
+            if grid:
+                result["learning_rate_searched_on_seed"] = first["seed"]
+            if recipe:
+                result["budget_of"] = {"row": row.budget_of, **recipe}
             # the row's own description: a cached run may have been made for an equivalent row of another table
             result.update(
                 row=row.name,
@@ -362,16 +450,51 @@ def run_table(table: str, profile: Profile, work_dir: str | os.PathLike, rows: l
                 pretrain_overrides=row.pretrain_overrides,
                 finetune_overrides=row.finetune_overrides,
             )
+            done[(row.name, seed)] = result
             logger.info("%s seed %d: test AUC %.4f Logloss %.4f", row.name, seed, result["auc"], result["logloss"])
             results.append(result)
     return results
 
 
-def _refit_result(row: Row, profile: Profile, seed: int, work_dir: Path, selected: dict) -> dict:
+def _recipe_of(result: dict) -> dict[str, float]:
+    """The learning rate and epoch count a selection chose (its best epoch under early stopping)."""
+    return {"learning_rate": result["learning_rate"], "epochs": result["best_epoch"] or result["epochs_run"]}
+
+
+def _row_result(row: Row, profile: Profile, seed: int, work_dir: Path, recipe: dict[str, float] | None,
+                grid: tuple[float, ...] | None, train: bool = True) -> dict | None:  # fmt: skip
+    """The cached or new result of one row and seed on the selection split: selected over ``grid``
+    (`finetune_row`), or trained at a fixed ``recipe`` (`train_recipe`); None if not cached and not ``train``."""
+    path = result_path(row, profile.replace(refit=False), seed, work_dir, recipe)
+    result = _read_json(path)
+    if result is not None or not train:
+        return result
+    start = time.perf_counter()
+    pretrained_dir, pretrain = (None, None)
+    if row.preset:
+        pretrained_dir, pretrain = ensure_pretrained(row, profile, work_dir)
+    if recipe is None:
+        result = finetune_row(row, profile, seed, work_dir, pretrained_dir, grid)
+    else:
+        final = model_dir(row, profile.replace(refit=False), seed, work_dir, recipe)
+        result = train_recipe(row, profile, seed, work_dir, final, pretrained_dir, recipe["learning_rate"],
+                              recipe["epochs"])  # fmt: skip
+        result["best_epoch"] = None
+    result.update(
+        seed=seed,
+        pretrain=_pretrain_facts(pretrained_dir, pretrain),
+        wall_time_s=round(time.perf_counter() - start, 1),
+    )
+    _write_json(path, result)
+    return result
+
+
+def _refit_result(row: Row, profile: Profile, seed: int, work_dir: Path, selected: dict,
+                  train: bool = True) -> dict | None:  # fmt: skip
     """The cached or new `refit_row` result of a row and seed (its pretraining on the whole train split)."""
     path = result_path(row, profile, seed, work_dir)
     result = _read_json(path)
-    if result is None:
+    if result is None and train:
         start = time.perf_counter()
         pretrained_dir, pretrain = (None, None)
         if row.preset:
@@ -398,10 +521,13 @@ __all__ = [
     "ensure_pretrained",
     "finetune_row",
     "model_dir",
+    "predictions_path",
     "pretrain_key",
+    "profile_data_dir",
     "refit_row",
     "result_path",
     "row_key",
     "run_table",
+    "train_recipe",
     "whole_train",
 ]
