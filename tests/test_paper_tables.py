@@ -67,7 +67,7 @@ def test_table_2_selects_on_validation_and_reads_test_once(smoke_profile, work_d
     assert list(dict.fromkeys(r["row"] for r in results)) == names
     per_row = {n: [r for r in results if r["row"] == n] for n in names}
     # ID rows: 2 seeds; text rows: 1; P5 waits for a T5 checkpoint
-    assert [len(per_row[n]) for n in names] == [2, 2, 1, 1, 1, 2, 1, 1]
+    assert [len(per_row[n]) for n in names] == [2, 2, 1, 1, 1, 1, 2, 1, 1]
     assert per_row["P5"] == [{"row": "P5", "mode": "p5", "skipped": "needs a T5 checkpoint (--p5_plm)"}]
     results = [r for r in results if "skipped" not in r]
     for r in results:
@@ -76,6 +76,12 @@ def test_table_2_selects_on_validation_and_reads_test_once(smoke_profile, work_d
         assert r["learning_rate"] == best["learning_rate"] and r["validation_auc"] == best["validation_auc"]
         assert lrs == ([1e-3] if r["mode"] != "id" else [1e-3, 5e-3])
         assert r["test_samples"] == 50 and r["validation_samples"] == 45 and r["train_samples"] == 405
+    # FLIP_PLM searched the text rows' recipe (here a grid of one); the other text rows took it
+    for name in ("CTR-BERT", "PTab", "PLM (no pretraining)", "FLIP"):
+        taken = per_row[name][0]["recipe_from"]
+        assert taken == {"row": "FLIP_PLM", "seed": 1, "learning_rate": 1e-3, "text_learning_rate": 1e-4}
+    no_pretraining = per_row["PLM (no pretraining)"][0]
+    assert no_pretraining["pretrain"] is None and no_pretraining["text_learning_rate"] == 1e-4
     splits = [args[2] for args in evaluations]
     grid_runs = sum(len(r["grid"]) for r in results)
     assert splits.count("test") == len(results) and splits.count("validation") == grid_runs
@@ -255,32 +261,43 @@ def test_the_movielens_1m_profile_runs_the_evidence_table_end_to_end(smoke_profi
     with pytest.raises(ValueError, match="select that row too"):
         run_table("evidence", profile, tmp_path, rows=["DCNv2 (FLIP_ID's budget)"])
     trainings = count_calls(monkeypatch, "_train_once")
-    results = run_table("evidence", profile, tmp_path, rows=rows)
+    results = run_table("evidence", profile, tmp_path, rows=rows)  # the profile refits: these are the refits
     by = {(r["row"], r["seed"]): r for r in results}
-    assert len(results) == 6
+    selection = run_table("evidence", profile.replace(refit=False), tmp_path, rows=rows, train=False)
+    sel = {(r["row"], r["seed"]): r for r in selection}
+    assert len(results) == len(selection) == 6
     for name in ("DCNv2", "FLIP_ID"):  # seed 1 searches both rates, seed 2 trains at seed 1's choice
-        first, second = by[name, 1], by[name, 2]
+        first, second = sel[name, 1], sel[name, 2]
         assert [g["learning_rate"] for g in first["grid"]] == [1e-3, 5e-3]
         assert [g["learning_rate"] for g in second["grid"]] == [first["learning_rate"]]
         assert second["learning_rate_searched_on_seed"] == 1 and "learning_rate_searched_on_seed" not in first
     for seed in (1, 2):  # the plain model at FLIP_ID's learning rate and epochs, no selection
-        control, flip = by["DCNv2 (FLIP_ID's budget)", seed], by["FLIP_ID", seed]
+        control, flip = sel["DCNv2 (FLIP_ID's budget)", seed], sel["FLIP_ID", seed]
         assert control["budget_of"] == {"row": "FLIP_ID", "learning_rate": flip["learning_rate"],
                                         "epochs": flip["best_epoch"]}  # fmt: skip
         assert control["learning_rate"] == flip["learning_rate"] and control["epochs_run"] == flip["best_epoch"]
         assert control["pretrain"] is None and "grid" not in control and control["validation_auc"] > 0
-    assert len(trainings) == 2 + 1 + 2 + 1 + 2  # DCNv2, FLIP_ID (2 rates, then 1), the control once a seed
-    assert by["FLIP_ID", 1]["pretrain"]["train_samples"] == 150  # the cap, of 405 train rows
+    for key, r in by.items():  # each selection's recipe again on train + validation, test read from it
+        assert r["train_samples"] == 450 and r["learning_rate"] == sel[key]["learning_rate"]
+        assert (
+            r["without_refit"]["auc"] == sel[key]["auc"]
+            and r["epochs_run"] == sel[key]["epochs_run"]
+            or (r["epochs_run"] == sel[key]["best_epoch"])
+        )
+    assert len(trainings) == (2 + 1) * 2 + 2 + 6  # selection: DCNv2, FLIP_ID (2 rates, then 1), the control; refits
+    # one pretraining per run, on the whole train split, capped: the selection's is the refit's
+    assert sel["FLIP_ID", 1]["pretrain"] == by["FLIP_ID", 1]["pretrain"]
+    assert by["FLIP_ID", 1]["pretrain"]["train_samples"] == 150  # the cap, of 450 train rows
     pretrained = tmp_path / "pretrain" / by["FLIP_ID", 1]["pretrain"]["folder"]
-    finetuned = tmp_path / "finetune" / runner_module.row_key(TABLES["evidence"][0], profile, 1) / "best"
+    plain = runner_module.model_dir(TABLES["evidence"][0], profile, 1, tmp_path)  # DCNv2's refit
     assert json.loads((pretrained / "flip_feature_vocab.json").read_text()) == json.loads(
-        (finetuned / "flip_feature_vocab.json").read_text()
+        (plain / "flip_feature_vocab.json").read_text()
     )  # the vocabulary of the whole train split either way
-    for r in results:  # every reported model's test predictions, from which its AUC is recomputed
+    for r in results + selection:  # every reported model's test predictions, from which its AUC is recomputed
         saved = np.load(tmp_path / r["predictions"])
         assert saved["probabilities"].dtype == np.float32 and len(saved["labels"]) == r["test_samples"] == 50
         assert ctr_metrics(saved["labels"], saved["probabilities"])["auc"] == pytest.approx(r["auc"], abs=1e-6)
-    assert len({r["predictions"] for r in results}) == 6
+    assert len({r["predictions"] for r in results + selection}) == 12
     trainings.clear()
     assert run_table("evidence", profile, tmp_path, rows=rows) == results and trainings == []
 
@@ -336,3 +353,26 @@ def test_a_profile_without_data_names_the_flag_and_the_variable(monkeypatch):
     monkeypatch.setenv(DATA_DIR_ENV, "/data/ml-1m")
     assert runner_module.data_arguments(PROFILES["ml1m_cpu"]).data_dir == "/data/ml-1m"
     assert runner_module.data_arguments(PROFILES["cpu"]).data_dir is None  # MovieLens-100K ships
+
+
+def test_a_text_row_searches_the_text_encoders_learning_rate_with_warmup(smoke_profile, tmp_path, monkeypatch):
+    budget = FinetuneBudget(
+        (1e-3,), max_epochs=1, patience=1, batch_size=64, text_learning_rates=(1e-4, 3e-4), warmup_ratio=0.1
+    )
+    profile = smoke_profile.replace(text_finetune=budget)
+    assert runner_module.row_key(Row("x", "plm"), profile, 1) != runner_module.row_key(
+        Row("x", "plm"), smoke_profile, 1
+    )
+    trainings = count_calls(monkeypatch, "_train_once")
+    result = runner_module.finetune_row(Row("PLM (no pretraining)", "plm"), profile, 1, tmp_path, None)
+    assert [(g["learning_rate"], g["text_learning_rate"]) for g in result["grid"]] == [(1e-3, 1e-4), (1e-3, 3e-4)]
+    best = max(result["grid"], key=lambda g: g["validation_auc"])
+    assert result["text_learning_rate"] == best["text_learning_rate"] and result["searched_text_learning_rates"] == [
+        1e-4,
+        3e-4,
+    ]
+    for args in trainings:  # each pair trains with its own text rate, after a linear warmup
+        training_args, text_lr = args[3], args[7]
+        assert training_args.lr_scheduler_type == "constant_with_warmup" and training_args.warmup_steps == 0.1
+        assert text_lr in (1e-4, 3e-4)
+    assert sorted(a[7] for a in trainings) == [1e-4, 3e-4]

@@ -124,12 +124,16 @@ def pretrain_key(row: Row, profile: Profile) -> str:
 
 def row_key(row: Row, profile: Profile, seed: int, recipe: dict[str, float] | None = None) -> str:
     """Name of a row's result file: rows of different tables that are the same run share it.
-    ``recipe``: the learning rate and epochs of a ``budget_of`` row (they come from another row)."""
+    ``recipe``: what a ``budget_of`` or ``recipe_from`` row takes from another row (learning rates,
+    epochs). The budget's fields added after runs were cached (`FinetuneBudget.key_extras`) enter the
+    key only when set, so those runs keep their keys."""
     budget = profile.text_finetune if row.uses_text else profile.id_finetune
     config = _effective_config({**row.finetune_overrides, "mode": row.mode, "id_model": row.id_model})
     what = [config, budget, seed, profile.eval_batch_size] + (
         [profile.unseen_id] if profile.unseen_id != "unknown" else []
     )
+    if budget.key_extras():
+        what.append(budget.key_extras())
     if recipe is not None:
         what.append(recipe)
     plms = [profile.name, profile.plm] + ([profile.seq2seq_plm] if row.mode == "p5" else [])
@@ -152,11 +156,12 @@ def result_path(row: Row, profile: Profile, seed: int, work_dir: str | os.PathLi
 def model_dir(row: Row, profile: Profile, seed: int, work_dir: str | os.PathLike,
               recipe: dict[str, float] | None = None) -> Path:  # fmt: skip
     """The saved model whose test numbers a row's result reports: the one selected on validation, or,
-    with ``profile.refit`` (or a fixed ``recipe``), its recipe trained again on train + validation (on train)."""
+    with ``profile.refit``, its recipe trained again on train + validation, or (a ``budget_of`` row) the
+    model of its fixed recipe."""
     key = row_key(row, profile, seed, recipe)
     if profile.refit:
         return Path(work_dir) / "finetune" / f"{key}--refit" / "final"
-    return Path(work_dir) / "finetune" / key / ("best" if recipe is None else "final")
+    return Path(work_dir) / "finetune" / key / ("final" if row.budget_of else "best")
 
 
 def predictions_path(model_folder: Path, work_dir: str | os.PathLike) -> Path:
@@ -242,13 +247,20 @@ def _finetune_arguments(out: Path, profile: Profile, budget: FinetuneBudget, lr:
             "bf16": profile.bf16,
             "disable_tqdm": not text,
             "logging_steps": 100,
+            **(
+                {"warmup_steps": budget.warmup_ratio, "lr_scheduler_type": "constant_with_warmup"}
+                if budget.warmup_ratio
+                else {}
+            ),  # fmt: skip
         }
     )
 
 
 def _train_once(row: Row, profile: Profile, budget: FinetuneBudget, args: TrainingArguments, ds,
-                pretrained_dir: Path | None, callbacks: list):  # fmt: skip
-    """One finetuning run of ``row`` under ``args``: (trainer, encoded splits, facts)."""
+                pretrained_dir: Path | None, callbacks: list, text_learning_rate: float | None = None):  # fmt: skip
+    """One finetuning run of ``row`` under ``args`` (the text encoder at ``text_learning_rate``, default
+    the budget's): (trainer, encoded splits, facts)."""
+    text_lr = text_learning_rate if text_learning_rate is not None else budget.text_learning_rate
     data_args = data_arguments(profile)
     set_seed(args.seed)
     if row.is_baseline:
@@ -258,43 +270,54 @@ def _train_once(row: Row, profile: Profile, budget: FinetuneBudget, args: Traini
         model, processor = build_baseline(
             row.mode, tokenizer, plm, user, item, num_text_layers=profile.num_text_layers, **row.finetune_overrides
         )
-        return train_baseline(model, processor, ds, args, budget.text_learning_rate, callbacks)
+        return train_baseline(model, processor, ds, args, text_lr, callbacks)
     model_args = ModelArguments(
         plm=profile.plm,
         num_text_layers=profile.num_text_layers,
         pretrained_dir=str(pretrained_dir) if pretrained_dir else None,
-        text_learning_rate=budget.text_learning_rate,
+        text_learning_rate=text_lr,
     )
     overrides = {"mode": row.mode, **row.finetune_overrides}
     if pretrained_dir is None:
         overrides["id_model"] = row.id_model
     model, tokenizer = build_ctr_model(model_args, overrides, ds, data_args)
-    return train_ctr(model, tokenizer, ds, args, row.uses_text, budget.text_learning_rate, callbacks)
+    return train_ctr(model, tokenizer, ds, args, row.uses_text, text_lr, callbacks)
+
+
+def selection_grid(row: Row, budget: FinetuneBudget) -> list[tuple[float, float | None]]:
+    """The (learning rate, text encoder learning rate) pairs a row's selection tries: the budget's
+    learning rates, times its text learning rates for a text row (``text_learning_rates``, else the
+    fixed ``text_learning_rate``)."""
+    text_lrs = (budget.text_learning_rates or (budget.text_learning_rate,)) if row.uses_text else (None,)
+    return [(lr, text_lr) for lr in budget.learning_rates for text_lr in text_lrs]
 
 
 def finetune_row(row: Row, profile: Profile, seed: int, work_dir: Path, pretrained_dir: Path | None,
-                 learning_rates: tuple[float, ...] | None = None) -> dict:  # fmt: skip
-    """Select the learning rate (and, by early stopping, the epoch) on validation AUC; test once.
-    ``learning_rates``: the grid (default: the budget's). Each finished learning rate is recorded in
-    ``grid.json`` beside the best model, so an interrupted selection resumes at the next one."""
+                 grid_of: list[tuple[float, float | None]] | None = None) -> dict:  # fmt: skip
+    """Select the learning rates (and, by early stopping, the epoch) on validation AUC; test once.
+    ``grid_of``: the (learning rate, text learning rate) pairs tried (default: `selection_grid`). Each
+    finished pair is recorded in ``grid.json`` beside the best model, so an interrupted selection
+    resumes at the next one."""
     budget = profile.text_finetune if row.uses_text else profile.id_finetune
-    learning_rates = learning_rates or budget.learning_rates
+    pairs = [tuple(p) for p in (grid_of or selection_grid(row, budget))]
+    several_text_lrs = len({t for _, t in pairs}) > 1
     ds = load_data(data_arguments(profile))
     best_dir = model_dir(row, profile.replace(refit=False), seed, work_dir)
     run_dir, encoded = best_dir.parent, None
     grid = (_read_json(run_dir / "grid.json") or {}).get("grid", [])
-    grid = [g for g in grid if g["learning_rate"] in learning_rates] if best_dir.is_dir() else []
-    for lr in learning_rates:
-        if any(g["learning_rate"] == lr for g in grid):
+    grid = [g for g in grid if _pair(g) in pairs] if best_dir.is_dir() else []
+    for lr, text_lr in pairs:
+        if any(_pair(g) == (lr, text_lr) for g in grid):
             continue
-        out = run_dir / f"lr{lr:g}"
+        out = run_dir / (f"lr{lr:g}" + (f"-text{text_lr:g}" if several_text_lrs else ""))
         args = _finetune_arguments(out, profile, budget, lr, seed, row.uses_text)
         stop = [EarlyStoppingCallback(early_stopping_patience=budget.patience)] if budget.max_epochs > 1 else []
-        trainer, encoded, facts = _train_once(row, profile, budget, args, ds, pretrained_dir, stop)
+        trainer, encoded, facts = _train_once(row, profile, budget, args, ds, pretrained_dir, stop, text_lr)
         trainer.remove_callback(EarlyStoppingCallback)  # it reads eval_* metrics only: done with training
         val = predict_ctr(trainer, encoded, "validation")[0]
-        entry = {"learning_rate": lr, **{f"validation_{k}": v for k, v in val.items()}, **facts}
-        logger.info("%s seed %d lr %g: validation AUC %.4f", row.name, seed, lr, val["auc"])
+        entry = {**facts, "learning_rate": lr, "text_learning_rate": text_lr,
+                 **{f"validation_{k}": v for k, v in val.items()}}  # fmt: skip
+        logger.info("%s seed %d lr %g text lr %s: validation AUC %.4f", row.name, seed, lr, text_lr, val["auc"])
         if not grid or val["auc"] > max(g["validation_auc"] for g in grid):
             trainer.save_model(str(best_dir))
         grid.append(entry)
@@ -302,13 +325,14 @@ def finetune_row(row: Row, profile: Profile, seed: int, work_dir: Path, pretrain
         del trainer
         shutil.rmtree(out, ignore_errors=True)
     best = max(grid, key=lambda g: g["validation_auc"])  # the first of equals, as saved
-    if encoded is None:  # every learning rate was done before: encode the splits for the test read
+    if encoded is None:  # every pair was done before: encode the splits for the test read
         encoded = _encode_for(row, best_dir, ds)
     test = _evaluate_saved(best_dir, row, encoded, profile, work_dir)
     return {
         "learning_rate": best["learning_rate"],
-        "searched_learning_rates": list(learning_rates),
-        "text_learning_rate": budget.text_learning_rate if row.uses_text else None,
+        "searched_learning_rates": sorted({lr for lr, _ in pairs}),
+        "text_learning_rate": best["text_learning_rate"],
+        "searched_text_learning_rates": sorted({t for _, t in pairs if t is not None}),
         "best_epoch": best.get("best_checkpoint_epoch"),
         "epochs_run": best["epochs_run"],
         **{k: v for k, v in best.items() if k.startswith("validation_")},
@@ -319,6 +343,10 @@ def finetune_row(row: Row, profile: Profile, seed: int, work_dir: Path, pretrain
     }
 
 
+def _pair(entry: dict) -> tuple[float, float | None]:
+    return entry["learning_rate"], entry.get("text_learning_rate")
+
+
 def _encode_for(row: Row, folder: Path, ds):
     """The splits of ``ds`` encoded by the tokenizer (or baseline processor) saved in ``folder``."""
     if row.is_baseline:
@@ -327,7 +355,8 @@ def _encode_for(row: Row, folder: Path, ds):
 
 
 def train_recipe(row: Row, profile: Profile, seed: int, work_dir: Path, final: Path, pretrained_dir: Path | None,
-                 learning_rate: float, epochs: float, data_profile: Profile | None = None) -> dict:  # fmt: skip
+                 learning_rate: float, epochs: float, data_profile: Profile | None = None,
+                 text_learning_rate: float | None = None) -> dict:  # fmt: skip
     """Train ``row`` at one learning rate for exactly ``epochs`` epochs (no selection) on
     ``data_profile``'s train split (default: ``profile``'s), save it in ``final`` and read the test split
     once (and validation, when the data has it). The constant schedule makes ``epochs`` epochs the
@@ -336,13 +365,14 @@ def train_recipe(row: Row, profile: Profile, seed: int, work_dir: Path, final: P
     data_profile = data_profile or profile
     ds = load_data(data_arguments(data_profile))
     args = _finetune_arguments(final.parent, profile, budget, learning_rate, seed, row.uses_text, epochs)
-    trainer, encoded, facts = _train_once(row, data_profile, budget, args, ds, pretrained_dir, [])
+    trainer, encoded, facts = _train_once(row, data_profile, budget, args, ds, pretrained_dir, [], text_learning_rate)
     trainer.save_model(str(final))
     val = predict_ctr(trainer, encoded, "validation")[0] if "validation" in encoded else {}
     del trainer
     test = _evaluate_saved(final, row, encoded, profile, work_dir)
     return {
         "learning_rate": learning_rate,
+        "text_learning_rate": facts["text_learning_rate"],
         "epochs_run": facts["epochs_run"],
         **{f"validation_{k}": v for k, v in val.items()},
         **test,
@@ -352,15 +382,15 @@ def train_recipe(row: Row, profile: Profile, seed: int, work_dir: Path, final: P
 
 
 def refit_row(row: Row, profile: Profile, seed: int, work_dir: Path, pretrained_dir: Path | None,
-              selected: dict) -> dict:  # fmt: skip
+              selected: dict, recipe: dict[str, float] | None = None) -> dict:  # fmt: skip
     """Train ``row`` again with the recipe ``selected`` on validation (its learning rate, for its best
     epoch count) on the whole train split, validation included (`train_recipe`); then read the test
     split once. ``pretrained_dir``: the row's pretraining on that split."""
     epochs = selected["best_epoch"] or selected["epochs_run"]
-    final = model_dir(row, profile.replace(refit=True), seed, work_dir)
+    final = model_dir(row, profile.replace(refit=True), seed, work_dir, recipe)
     result = train_recipe(row, profile, seed, work_dir, final, pretrained_dir, selected["learning_rate"], epochs,
-                          whole_train(profile))  # fmt: skip
-    keep = ("text_learning_rate", "best_epoch", "validation_auc", "validation_logloss", "validation_samples")
+                          whole_train(profile), selected.get("text_learning_rate"))  # fmt: skip
+    keep = ("best_epoch", "validation_auc", "validation_logloss", "validation_samples")
     return {
         **result,
         **{k: selected[k] for k in keep if k in selected},
@@ -401,7 +431,8 @@ def _evaluate_saved(best_dir: Path, row: Row, encoded, profile: Profile, work_di
 def run_table(table: str, profile: Profile, work_dir: str | os.PathLike, rows: list[str] | None = None,
               train: bool = True) -> list[dict]:  # fmt: skip
     """Every (row, seed) result of ``table`` under ``profile``; finished ones are read back. A row
-    with ``budget_of`` runs after the row it names (which must be selected too), seed by seed.
+    with ``budget_of`` or ``recipe_from`` runs after the row it names (which must be selected too);
+    results come in table order.
     ``train=False``: only the finished results (a report while the runs go on)."""
     if table not in TABLES:
         raise ValueError(f"Unknown table {table!r}; tables: {', '.join(TABLES)}.")
@@ -413,10 +444,11 @@ def run_table(table: str, profile: Profile, work_dir: str | os.PathLike, rows: l
         selected = [row for row in selected if row.name in rows]
     names = [row.name for row in selected]
     for row in selected:
-        if row.budget_of is not None and row.budget_of not in names[: names.index(row.name)]:
-            raise ValueError(
-                f"Row {row.name!r} trains at the budget of {row.budget_of!r}: select that row too, before it."
-            )
+        for source in (row.budget_of, row.recipe_from):
+            if source is not None and source not in names:
+                raise ValueError(f"Row {row.name!r} takes its recipe from {source!r}: select that row too.")
+    sources = {row.budget_of for row in selected} | {row.recipe_from for row in selected}
+    selected = sorted(selected, key=lambda row: row.name not in sources)  # sources first, else table order
     work_dir = Path(work_dir)
     results, done = [], {}
     for row in selected:
@@ -426,20 +458,31 @@ def run_table(table: str, profile: Profile, work_dir: str | os.PathLike, rows: l
             continue
         budget = profile.text_finetune if row.uses_text else profile.id_finetune
         first = None
+        source = next((r for (name, _), r in done.items() if name == row.recipe_from), None)  # its first seed
+        if row.recipe_from and source is None:  # not finished (train=False)
+            continue
         for seed in profile.text_seeds if row.uses_text else profile.id_seeds:
             if row.budget_of and (row.budget_of, seed) not in done:  # its source is not finished (train=False)
                 continue
-            recipe = _recipe_of(done[(row.budget_of, seed)]) if row.budget_of else None
-            grid = (first["learning_rate"],) if first is not None and budget.search_first_seed_only else None
+            recipe, grid = None, None
+            if row.budget_of:
+                recipe = _recipe_of(done[(row.budget_of, seed)])
+            elif source is not None:
+                recipe = {k: source[k] for k in ("learning_rate", "text_learning_rate")}
+                grid = [_pair(source)]
+            elif first is not None and budget.search_first_seed_only:
+                grid = [_pair(first)]
             result = _row_result(row, profile, seed, work_dir, recipe, grid, train)
             if result is not None and profile.refit:
-                result = _refit_result(row, profile, seed, work_dir, result, train)
+                result = _refit_result(row, profile, seed, work_dir, result, train, recipe)
             if result is None:
                 continue
             first = first or result
-            if grid:
+            if source is not None:
+                result["recipe_from"] = {"row": row.recipe_from, "seed": source["seed"], **recipe}
+            elif grid:
                 result["learning_rate_searched_on_seed"] = first["seed"]
-            if recipe:
+            if row.budget_of:
                 result["budget_of"] = {"row": row.budget_of, **recipe}
             # the row's own description: a cached run may have been made for an equivalent row of another table
             result.update(
@@ -453,12 +496,15 @@ def run_table(table: str, profile: Profile, work_dir: str | os.PathLike, rows: l
             done[(row.name, seed)] = result
             logger.info("%s seed %d: test AUC %.4f Logloss %.4f", row.name, seed, result["auc"], result["logloss"])
             results.append(result)
-    return results
+    return sorted(results, key=lambda r: names.index(r["row"]))
 
 
 def _recipe_of(result: dict) -> dict[str, float]:
-    """The learning rate and epoch count a selection chose (its best epoch under early stopping)."""
-    return {"learning_rate": result["learning_rate"], "epochs": result["best_epoch"] or result["epochs_run"]}
+    """The learning rates and epoch count a selection chose (its best epoch under early stopping)."""
+    recipe = {"learning_rate": result["learning_rate"], "epochs": result["best_epoch"] or result["epochs_run"]}
+    if result.get("text_learning_rate") is not None:
+        recipe["text_learning_rate"] = result["text_learning_rate"]
+    return recipe
 
 
 def _row_result(row: Row, profile: Profile, seed: int, work_dir: Path, recipe: dict[str, float] | None,
@@ -472,13 +518,14 @@ def _row_result(row: Row, profile: Profile, seed: int, work_dir: Path, recipe: d
     start = time.perf_counter()
     pretrained_dir, pretrain = (None, None)
     if row.preset:
-        pretrained_dir, pretrain = ensure_pretrained(row, profile, work_dir)
-    if recipe is None:
+        pretraining = whole_train(profile) if profile.pretrain_on_whole_train else profile
+        pretrained_dir, pretrain = ensure_pretrained(row, pretraining, work_dir)
+    if not row.budget_of:
         result = finetune_row(row, profile, seed, work_dir, pretrained_dir, grid)
     else:
         final = model_dir(row, profile.replace(refit=False), seed, work_dir, recipe)
         result = train_recipe(row, profile, seed, work_dir, final, pretrained_dir, recipe["learning_rate"],
-                              recipe["epochs"])  # fmt: skip
+                              recipe["epochs"], text_learning_rate=recipe.get("text_learning_rate"))  # fmt: skip
         result["best_epoch"] = None
     result.update(
         seed=seed,
@@ -489,17 +536,18 @@ def _row_result(row: Row, profile: Profile, seed: int, work_dir: Path, recipe: d
     return result
 
 
-def _refit_result(row: Row, profile: Profile, seed: int, work_dir: Path, selected: dict,
-                  train: bool = True) -> dict | None:  # fmt: skip
-    """The cached or new `refit_row` result of a row and seed (its pretraining on the whole train split)."""
-    path = result_path(row, profile, seed, work_dir)
+def _refit_result(row: Row, profile: Profile, seed: int, work_dir: Path, selected: dict, train: bool = True,
+                  recipe: dict[str, float] | None = None) -> dict | None:  # fmt: skip
+    """The cached or new `refit_row` result of a row and seed (its pretraining on the whole train split);
+    ``recipe``: what the row took from another (`row_key`)."""
+    path = result_path(row, profile, seed, work_dir, recipe)
     result = _read_json(path)
     if result is None and train:
         start = time.perf_counter()
         pretrained_dir, pretrain = (None, None)
         if row.preset:
             pretrained_dir, pretrain = ensure_pretrained(row, whole_train(profile), work_dir)
-        result = refit_row(row, profile, seed, work_dir, pretrained_dir, selected)
+        result = refit_row(row, profile, seed, work_dir, pretrained_dir, selected, recipe)
         result.update(
             seed=seed,
             pretrain=_pretrain_facts(pretrained_dir, pretrain),
@@ -528,6 +576,7 @@ __all__ = [
     "result_path",
     "row_key",
     "run_table",
+    "selection_grid",
     "train_recipe",
     "whole_train",
 ]
