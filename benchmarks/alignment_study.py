@@ -28,7 +28,6 @@ import torch
 
 from flip_hf import FlipConfig, FlipForCTR, FlipForPretraining, FlipTabularTokenizer
 from flip_hf.analysis import effective_rank, embedding_table, nearest_neighbours, singular_spectrum
-from flip_hf.cli import load_data
 from flip_hf.data.cache import flip_hf_cache_root
 from flip_hf.metrics import ctr_metrics
 from flip_hf.paper_tables import PROFILES, TABLES, run_table
@@ -36,6 +35,7 @@ from flip_hf.paper_tables.report import mean_sd
 from flip_hf.paper_tables.runner import data_arguments, model_dir, result_path, whole_train
 from flip_hf.plots import loss_curves_from_log, plot_loss_curves
 from flip_hf.tokenization_flip import MASK_ID
+from flip_hf.training.pipelines import load_data
 
 MOVIES = ["Star Wars (1977)", "Toy Story (1995)", "Fargo (1996)", "Scream (1996)"]
 

@@ -17,7 +17,7 @@ from .modeling_flip import (
     FlipPretrainingOutput,
     register_auto_classes,
 )
-from .plm import default_plm_path
+from .packaged_plm import default_plm_path
 from .tokenization_flip import FlipTabularTokenizer
 
 register_auto_classes()

@@ -22,7 +22,7 @@ from .analysis import (
 )
 from .data import load_ctr_dataset
 from .modeling_flip import FlipForCTR, FlipForPretraining
-from .plots import loss_curves_from_log, plot_heatmap, plot_loss_curves, plot_spectra
+from .plots import file_slug, loss_curves_from_log, plot_heatmap, plot_loss_curves, plot_spectra
 from .tokenization_flip import FlipTabularTokenizer
 
 LOSS_NAMES = ("loss", "mlm_loss", "mtm_loss", "icl_loss")
@@ -80,14 +80,16 @@ def analyze(
             facts["diagonal_hit_rate"] = diagonal_hit_rate(matrices)
             facts["heatmap_rows"] = n
             summary["figures"][f"heatmap_{name}"] = plot_heatmap(
-                matrices[0], tokenizer.field_names, out / f"heatmap_{name}.png",
+                matrices[0], tokenizer.field_names, out / f"heatmap_{file_slug(name)}.png",
                 f"{name}: field correspondence (diagonal hit rate {facts['diagonal_hit_rate']:.2f} over {n} rows)",
             )  # fmt: skip
         if isinstance(source, (str, os.PathLike)):
             curves = loss_curves_from_log(loss_history(source), LOSS_NAMES)
             if any(curves.values()):
                 summary["figures"][f"losses_{name}"] = plot_loss_curves(
-                    {k: v for k, v in curves.items() if v}, out / f"losses_{name}.png", f"{name}: training losses"
+                    {k: v for k, v in curves.items() if v},
+                    out / f"losses_{file_slug(name)}.png",
+                    f"{name}: training losses",
                 )
         summary["checkpoints"][name] = facts
     titles = {

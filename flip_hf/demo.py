@@ -19,8 +19,14 @@ import json
 import os
 import time
 
-from .cli import finetune_main, pretrain_main
-from .runs import device_description
+from transformers import set_seed
+from transformers.utils import logging as hf_logging
+
+from .configuration_flip import PRETRAINING_PRESETS
+from .training.arguments import DataArguments, FlipTrainingArguments, ModelArguments, check_output_dir
+from .training.logs import setup_logging
+from .training.loops import CTR_TRAINING_DEFAULTS, PRETRAIN_TRAINING_DEFAULTS, device_description, launcher_defaults
+from .training.pipelines import run_finetune, run_pretrain
 
 PROFILES = {
     "quick": dict(
@@ -42,31 +48,36 @@ PROFILES = {
 }
 
 
-def _common(args, profile) -> list[str]:
-    out = ["--dataset", args.dataset, "--seed", str(args.seed), "--report_to", "none", "--disable_tqdm", "False"]
-    out += ["--overwrite_output_dir", "True"]  # a rerun of the demo replaces its own outputs
-    if args.data_dir:
-        out += ["--data_dir", args.data_dir]
-    if profile["train_samples"]:
-        out += ["--max_train_samples", str(profile["train_samples"])]
-    if profile["max_seq_length"]:
-        out += ["--max_seq_length", str(profile["max_seq_length"])]
-    if args.max_eval_samples:
-        out += ["--max_eval_samples", str(args.max_eval_samples)]
-    if args.bf16:
-        out += ["--bf16", "True"]
-    return out
+def _data_arguments(args, profile) -> DataArguments:
+    return DataArguments(
+        dataset=args.dataset,
+        data_dir=args.data_dir,
+        max_train_samples=profile["train_samples"],
+        max_seq_length=profile["max_seq_length"],
+        max_eval_samples=args.max_eval_samples,
+    )
 
 
-def _train_args(hp: dict) -> list[str]:
-    return [
-        "--num_train_epochs",
-        str(hp["epochs"]),
-        "--per_device_train_batch_size",
-        str(hp["batch_size"]),
-        "--learning_rate",
-        str(hp["learning_rate"]),
-    ]
+def _training_arguments(defaults: dict, hp: dict, output_dir: str, args, **extra) -> FlipTrainingArguments:
+    """A run's Trainer arguments; a rerun of the demo replaces its own outputs (``overwrite_output_dir``)."""
+    training_args = FlipTrainingArguments(
+        **{
+            **defaults,
+            **launcher_defaults(),
+            "output_dir": output_dir,
+            "num_train_epochs": hp["epochs"],
+            "per_device_train_batch_size": hp["batch_size"],
+            "learning_rate": hp["learning_rate"],
+            "seed": args.seed,
+            "bf16": args.bf16,
+            "disable_tqdm": False,
+            "overwrite_output_dir": True,
+            **extra,
+        }
+    )
+    check_output_dir(training_args)
+    set_seed(args.seed)
+    return training_args
 
 
 def markdown_table(rows: list[dict], header: str) -> str:
@@ -102,6 +113,8 @@ def main(argv=None):
     parser.add_argument("--figure_rows", type=int, default=1000, help="Held-out rows behind the figures.")
     parser.add_argument("--no_figures", action="store_true", help="Skip the spectra, heat map and curves.")
     args = parser.parse_args(argv)
+    setup_logging()
+    hf_logging.disable_progress_bar()  # no "Loading weights" bar at every model load in the demo's log
 
     profile = json.loads(json.dumps(PROFILES[args.profile]))
     if args.train_samples is not None:
@@ -116,20 +129,19 @@ def main(argv=None):
     )
     print(banner, flush=True)
     os.makedirs(args.output_dir, exist_ok=True)
-    common = _common(args, profile)
-    layers = ["--num_text_layers", str(profile["num_text_layers"])] if profile["num_text_layers"] else []
-    plm = ["--plm", args.plm] if args.plm else []
-
+    data_args = _data_arguments(args, profile)
+    layers = profile["num_text_layers"]
     rows = []
     timings = {}
     pre_dir = os.path.join(args.output_dir, "pretrain")
     start = time.perf_counter()
-    pre = pretrain_main(
-        common
-        + layers
-        + plm
-        + _train_args(profile["pretrain"])
-        + ["--id_model", args.id_model, "--output_dir", pre_dir, "--save_strategy", "no", "--logging_steps", "10"]
+    pre = run_pretrain(
+        ModelArguments(plm=args.plm, num_text_layers=layers, text_learning_rate=None),
+        {**PRETRAINING_PRESETS["flip"], "id_model": args.id_model},
+        data_args,
+        _training_arguments(
+            PRETRAIN_TRAINING_DEFAULTS, profile["pretrain"], pre_dir, args, save_strategy="no", logging_steps=10
+        ),  # fmt: skip
     )
     timings["pretrain"] = time.perf_counter() - start
     print(
@@ -137,29 +149,21 @@ def main(argv=None):
         flush=True,
     )
 
-    runs = [
-        (
-            "DCNv2 (no pretraining)" if args.id_model == "dcnv2" else f"{args.id_model} (no pretraining)",
-            ["--mode", "id", "--id_model", args.id_model] + _train_args(profile["id_finetune"]),
-        ),
-        ("FLIP_ID", ["--mode", "id", "--pretrained_dir", pre_dir] + _train_args(profile["id_finetune"])),
-        (
-            "FLIP_PLM",
-            ["--mode", "plm", "--pretrained_dir", pre_dir]
-            + _train_args(profile["finetune"])
-            + ["--text_learning_rate", str(profile["finetune"]["text_learning_rate"])],
-        ),
-        (
-            "FLIP",
-            ["--mode", "joint", "--pretrained_dir", pre_dir]
-            + _train_args(profile["finetune"])
-            + ["--text_learning_rate", str(profile["finetune"]["text_learning_rate"])],
-        ),
-    ]
-    for name, extra in runs:
-        out = os.path.join(args.output_dir, name.split(" ")[0].lower())
+    text_lr = profile["finetune"]["text_learning_rate"]
+    plain = "DCNv2 (no pretraining)" if args.id_model == "dcnv2" else f"{args.id_model} (no pretraining)"
+    runs = [  # (name, folder, starting point, config overrides, hyperparameters)
+        (plain, args.id_model, ModelArguments(), {"mode": "id", "id_model": args.id_model}, profile["id_finetune"]),
+        ("FLIP_ID", "flip_id", ModelArguments(pretrained_dir=pre_dir), {"mode": "id"}, profile["id_finetune"]),
+        ("FLIP_PLM", "flip_plm", ModelArguments(pretrained_dir=pre_dir, text_learning_rate=text_lr), {"mode": "plm"},
+         profile["finetune"]),
+        ("FLIP", "flip", ModelArguments(pretrained_dir=pre_dir, text_learning_rate=text_lr), {"mode": "joint"},
+         profile["finetune"]),
+    ]  # fmt: skip
+    for name, folder, model_args, overrides, hp in runs:
+        out = os.path.join(args.output_dir, folder)
         start = time.perf_counter()
-        res = finetune_main(common + extra + ["--output_dir", out])
+        model_args.plm, model_args.num_text_layers = args.plm, layers
+        res = run_finetune(model_args, overrides, data_args, _training_arguments(CTR_TRAINING_DEFAULTS, hp, out, args))
         wall = time.perf_counter() - start
         rows.append({"model": name, "wall_time_s": wall, "checkpoint": out, **res})
         print(f"{name}: AUC {res['auc']:.4f}  Logloss {res['logloss']:.4f}  ({wall:.0f} s)", flush=True)

@@ -8,7 +8,7 @@ from typing import Any
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
-from .checkpoints import WEIGHTS_FILE, WEIGHTS_INDEX_FILE
+from .model_files import WEIGHTS_FILE, WEIGHTS_INDEX_FILE
 from .tokenization_io import FEATURE_VOCAB_FILE
 
 MODEL_CARD_TEMPLATE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "model_card_template.md")

@@ -19,10 +19,10 @@ from transformers import AutoConfig, AutoModel, PreTrainedModel
 from transformers import initialization as init
 from transformers.utils import ModelOutput
 
-from .checkpoints import model_folder_problems
 from .configuration_flip import FlipConfig
 from .id_models import IDModelBase, build_id_model
 from .metrics import click_probabilities
+from .model_files import model_folder_problems
 from .plm import load_text_encoder, pool_text, strip_pooler, truncate_layers
 from .pretraining_heads import ContrastiveHead, MaskedLanguageHead, MaskedTabularHead
 

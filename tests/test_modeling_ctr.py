@@ -24,7 +24,7 @@ from flip_hf import (
     compute_ctr_metrics,
     list_id_models,
 )
-from flip_hf.runs import predict_ctr
+from flip_hf.training.loops import predict_ctr
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -351,7 +351,7 @@ def test_trainer_learns_the_synthetic_table(flip_tokenizer, text_tokenizer, tiny
     import datasets
     from transformers import TrainingArguments
 
-    from flip_hf.trainer import FlipTrainer
+    from flip_hf.training.trainer import FlipTrainer
 
     full = make_table(3000, seed=0)
     train = {k: v[:2400] for k, v in full.items()}

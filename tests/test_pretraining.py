@@ -558,7 +558,7 @@ def test_pretraining_trainer_logs_each_loss(flip_tokenizer, tiny_text_config, tm
     import datasets
     from transformers import TrainingArguments
 
-    from flip_hf.trainer import FlipPretrainingTrainer
+    from flip_hf.training.trainer import FlipPretrainingTrainer
 
     ds = flip_tokenizer.encode_dataset(datasets.Dataset.from_dict(make_table(96, seed=5)), text=True)
     model = make_model(flip_tokenizer, tiny_text_config)

@@ -22,9 +22,9 @@ from safetensors.torch import load_file
 from synthetic import make_table
 
 from flip_hf import FlipForCTR, FlipTabularTokenizer
-from flip_hf.checkpoints import checkpoint_folders, checkpoint_problems, resolve_checkpoint
 from flip_hf.cli import finetune_main, pretrain_main
 from flip_hf.hub import push_checkpoint_to_hub
+from flip_hf.training.checkpoints import checkpoint_folders, checkpoint_problems, resolve_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
 QUIET = ["--use_cpu", "True", "--disable_tqdm", "True", "--report_to", "none"]

@@ -11,7 +11,8 @@ import torch
 from torch import nn
 from transformers import AutoConfig, AutoModelForSeq2SeqLM, AutoTokenizer, PreTrainedModel
 
-from ..plm import default_plm_path, load_text_encoder, local_checkpoint
+from ..packaged_plm import default_plm_path
+from ..plm import load_text_encoder, local_checkpoint
 
 KINDS = ("encoder", "encoder-decoder")
 

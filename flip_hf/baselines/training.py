@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..runs import train_encoded
-from ..trainer import FlipTrainer
+from ..training.loops import train_encoded
+from ..training.trainer import FlipTrainer
 from .modeling_base import BaselinePreTrainedModel
 from .processing import BaselineProcessor
 
@@ -20,7 +20,7 @@ def train_baseline(
     callbacks: list | None = None,
 ) -> tuple[FlipTrainer, Any, dict[str, Any]]:
     """Encode ``ds`` (a `DatasetDict`) with the processor and train ``model`` on its ``train`` split
-    (`flip_hf.runs.train_encoded`: validation only during training). The text model trains at
+    (`flip_hf.training.loops.train_encoded`: validation only during training). The text model trains at
     ``text_learning_rate`` (P5: the whole model), new layers at ``training_args.learning_rate``.
     Returns the trainer, the encoded splits and the training facts."""
     with training_args.main_process_first(desc="encoding"):

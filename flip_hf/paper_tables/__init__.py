@@ -16,7 +16,8 @@ import time
 from pathlib import Path
 
 from ..data.cache import flip_hf_cache_root
-from ..runs import device_description
+from ..training.logs import setup_logging
+from ..training.loops import device_description
 from .definitions import SWEEPS, TABLE_TITLES, TABLES, Row
 from .profiles import DATA_DIR_ENV, PROFILES, FinetuneBudget, Profile
 from .report import summarise, write_report
@@ -81,7 +82,7 @@ def main(argv: list[str] | None = None) -> dict:
         "train + validation and read test from that model (results files end in _refit).",
     )
     args = parser.parse_args(argv)
-    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO, stream=sys.stdout)
+    setup_logging()
     profile = PROFILES[args.profile]
     changes = {
         k: getattr(args, k)

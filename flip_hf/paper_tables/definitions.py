@@ -47,11 +47,6 @@ class Row:
     def is_baseline(self) -> bool:
         return self.mode in ("ctr_bert", "p5")
 
-    @property
-    def slug(self) -> str:
-        keep = "".join(c if c.isalnum() or c in "-_." else "_" for c in self.name)
-        return keep.strip("_") or "row"
-
 
 def _table3() -> list[Row]:
     paper = {  # Table III: (N/A, FLIP_ID, FLIP_PLM, FLIP)

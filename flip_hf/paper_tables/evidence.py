@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import os
 import shlex
 import statistics
@@ -17,11 +16,12 @@ from typing import Any
 
 import numpy as np
 
-from ..cli import load_data
 from ..data import field_sides
 from ..data.cache import flip_hf_cache_root
 from ..plots import plot_differences
 from ..significance import delong_test, group_auc, hierarchical_bootstrap_difference
+from ..training.logs import setup_logging
+from ..training.pipelines import load_data
 from .profiles import PROFILES, Profile
 from .report import _commit
 from .runner import data_arguments, run_table
@@ -197,7 +197,7 @@ def main(argv: list[str] | None = None) -> dict[str, str]:
     parser.add_argument("--results_dir", default="benchmarks/results")
     parser.add_argument("--replicates", type=int, default=2000)
     args = parser.parse_args(argv)
-    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO, stream=sys.stdout)
+    setup_logging()
     profile = PROFILES[args.profile]
     if args.data_dir:
         profile = profile.replace(data_dir=args.data_dir)

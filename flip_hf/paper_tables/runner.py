@@ -19,24 +19,23 @@ import numpy as np
 from transformers import EarlyStoppingCallback, TrainingArguments, set_seed
 
 from ..baselines import build_baseline, load_baseline, load_text_tokenizer, train_baseline
-from ..checkpoints import checkpoint_folders, resolve_checkpoint
-from ..cli import (
-    DataArguments,
-    FlipConfigArguments,
-    ModelArguments,
-    build_ctr_model,
-    fit_tokenizer,
-    load_data,
-    run_pretrain,
-)
 from ..collator import DataCollatorForCTR
 from ..configuration_flip import PRETRAINING_PRESETS, FlipConfig
 from ..data import field_sides, has_built_in_copy
 from ..metrics import compute_ctr_metrics
 from ..modeling_flip import FlipForCTR
-from ..runs import CTR_TRAINING_DEFAULTS, PRETRAIN_TRAINING_DEFAULTS, launcher_defaults, predict_ctr, train_ctr
 from ..tokenization_flip import FlipTabularTokenizer
-from ..trainer import FlipTrainer
+from ..training.arguments import DataArguments, ModelArguments
+from ..training.checkpoints import checkpoint_folders, resolve_checkpoint
+from ..training.loops import (
+    CTR_TRAINING_DEFAULTS,
+    PRETRAIN_TRAINING_DEFAULTS,
+    launcher_defaults,
+    predict_ctr,
+    train_ctr,
+)
+from ..training.pipelines import build_ctr_model, fit_tokenizer, load_data, run_pretrain
+from ..training.trainer import FlipTrainer
 from .definitions import TABLES, Row
 from .profiles import DATA_DIR_ENV, FinetuneBudget, Profile
 
@@ -203,15 +202,14 @@ def ensure_pretrained(row: Row, profile: Profile, work_dir: Path) -> tuple[Path,
             "resume_from_checkpoint": resume,
         }
     )
-    overrides = {"id_model": row.id_model, **row.pretrain_overrides}
-    config_args = FlipConfigArguments(**{k: json.dumps(v) if isinstance(v, dict) else v for k, v in overrides.items()})
+    overrides = {**PRETRAINING_PRESETS[row.preset], "id_model": row.id_model, **row.pretrain_overrides}
     model_args = ModelArguments(
         plm=profile.plm,
         num_text_layers=row.pretrain_budget.get("num_text_layers", profile.num_text_layers),
         preset=row.preset,
         text_learning_rate=row.pretrain_budget.get("text_learning_rate"),
     )
-    summary = run_pretrain(model_args, config_args, data_arguments(profile), args)
+    summary = run_pretrain(model_args, overrides, data_arguments(profile), args)
     return out, summary
 
 

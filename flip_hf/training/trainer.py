@@ -14,8 +14,8 @@ from typing import Any
 import torch
 from transformers import Trainer, TrainerCallback
 
+from ..hub import create_hub_repo, push_checkpoint_to_hub
 from .checkpoints import resolve_checkpoint
-from .hub import create_hub_repo, push_checkpoint_to_hub
 
 logger = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
-"""What makes a saved folder complete and loadable: the integrity of safetensors files, the files a
-FLIP model folder needs, the completeness of a Trainer checkpoint, and which checkpoint a resumed run
-starts from (a half-written one is skipped, never silently replaced by a fresh start)."""
+"""Trainer checkpoints: the completeness of a ``checkpoint-N`` folder (its model files checked by
+`flip_hf.model_files`), and which checkpoint a resumed run starts from (a half-written one is
+skipped, never silently replaced by a fresh start)."""
 
 from __future__ import annotations
 
@@ -10,73 +10,9 @@ import os
 import re
 import zipfile
 
-from .configuration_flip import FlipConfig
+from ..model_files import weights_problems
 
 logger = logging.getLogger(__name__)
-
-WEIGHTS_FILE = "model.safetensors"
-WEIGHTS_INDEX_FILE = "model.safetensors.index.json"
-
-
-def safetensors_problem(path: str | os.PathLike) -> str | None:
-    """What is wrong with a ``.safetensors`` file (missing, truncated, corrupt header), or None when
-    its header is sound and its size is the one the header declares. Reads the header only."""
-    path = str(path)
-    if not os.path.isfile(path):
-        return f"{path} is missing"
-    size = os.path.getsize(path)
-    if size < 8:
-        return f"{path} is truncated ({size} bytes: not even its header length)"
-    with open(path, "rb") as fh:
-        header_size = int.from_bytes(fh.read(8), "little")
-        if header_size > size - 8:
-            return f"{path} is truncated ({size} bytes, but its header alone declares {header_size})"
-        try:
-            header = json.loads(fh.read(header_size))
-            end = max((int(v["data_offsets"][1]) for k, v in header.items() if k != "__metadata__"), default=0)
-        except (UnicodeDecodeError, ValueError, TypeError, KeyError, IndexError, AttributeError) as err:
-            return f"{path} has a corrupt header ({type(err).__name__}: {err})"
-    expected = 8 + header_size + end
-    if size != expected:
-        what = "is truncated" if size < expected else "has trailing bytes"
-        return f"{path} {what} ({size} bytes, its header declares {expected})"
-    return None
-
-
-def weights_problems(folder: str) -> list[str]:
-    """What is wrong with a folder's safetensors weights (one file, or the shards of its index)."""
-    index_file = os.path.join(folder, WEIGHTS_INDEX_FILE)
-    if not os.path.isfile(index_file):
-        return [p for p in [safetensors_problem(os.path.join(folder, WEIGHTS_FILE))] if p]
-    try:
-        with open(index_file, encoding="utf-8") as fh:
-            shards = sorted(set(json.load(fh)["weight_map"].values()))
-    except (UnicodeDecodeError, ValueError, KeyError, TypeError, AttributeError) as err:
-        return [f"{index_file} is not a valid weights index ({type(err).__name__}: {err})"]
-    return [p for p in (safetensors_problem(os.path.join(folder, shard)) for shard in shards) if p]
-
-
-def model_folder_problems(folder: str | os.PathLike) -> list[str]:
-    """What keeps a local folder from loading as a FLIP model: a missing, broken or foreign
-    ``config.json`` (``model_type`` other than ``"flip"``), and missing or damaged safetensors weights
-    (sharded ones included). Empty when the folder looks loadable."""
-    folder = str(folder)
-    problems = []
-    config_file = os.path.join(folder, "config.json")
-    try:
-        with open(config_file, encoding="utf-8") as fh:
-            model_type = json.load(fh).get("model_type")
-        if model_type != FlipConfig.model_type:
-            problems.append(
-                f"{config_file} describes a model of type {model_type!r}, not a FLIP model "
-                f"(model_type {FlipConfig.model_type!r})"
-            )
-    except FileNotFoundError:
-        problems.append(f"{config_file} is missing")
-    except (UnicodeDecodeError, ValueError, AttributeError) as err:
-        problems.append(f"{config_file} is not a valid config ({type(err).__name__}: {err})")
-    return problems + weights_problems(folder)
-
 
 CHECKPOINT_NAME = re.compile(r"^checkpoint-(\d+)$")
 RESUME_LAST = ("last", "true")
@@ -178,11 +114,7 @@ def resolve_checkpoint(
 __all__ = [
     "CHECKPOINT_NAME",
     "RESUME_LAST",
-    "WEIGHTS_FILE",
-    "WEIGHTS_INDEX_FILE",
     "checkpoint_folders",
     "checkpoint_problems",
-    "model_folder_problems",
     "resolve_checkpoint",
-    "safetensors_problem",
 ]

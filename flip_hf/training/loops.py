@@ -10,9 +10,9 @@ from typing import Any
 
 import numpy as np
 
-from .collator import DataCollatorForCTR
-from .metrics import compute_ctr_metrics, ctr_metrics, sigmoid
-from .tokenization_flip import FlipTabularTokenizer
+from ..collator import DataCollatorForCTR
+from ..metrics import compute_ctr_metrics, ctr_metrics, sigmoid
+from ..tokenization_flip import FlipTabularTokenizer
 from .trainer import FlipTrainer
 
 CTR_TRAINING_DEFAULTS: dict[str, Any] = dict(  # paper Section V-A4 finetuning: Adam, batch 256
