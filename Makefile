@@ -6,7 +6,7 @@ STAMP := $(VENV)/.flip_hf_installed
 PYTEST_ARGS ?=
 DEMO_ARGS ?=
 
-.PHONY: install demo test test-fast bench clean-venv
+.PHONY: install demo test test-fast clean-venv
 
 $(STAMP): setup.cfg pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)

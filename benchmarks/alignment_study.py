@@ -27,13 +27,13 @@ import numpy as np
 import torch
 
 from flip_hf import FlipConfig, FlipForCTR, FlipForPretraining, FlipTabularTokenizer
-from flip_hf.analysis import effective_rank, embedding_table, nearest_neighbours, singular_spectrum
+from flip_hf.analysis.plots import loss_curves_from_log, plot_loss_curves
+from flip_hf.analysis.representations import effective_rank, embedding_table, nearest_neighbours, singular_spectrum
 from flip_hf.data.cache import flip_hf_cache_root
 from flip_hf.metrics import ctr_metrics
 from flip_hf.paper_tables import PROFILES, TABLES, run_table
 from flip_hf.paper_tables.report import mean_sd
 from flip_hf.paper_tables.runner import data_arguments, model_dir, result_path, whole_train
-from flip_hf.plots import loss_curves_from_log, plot_loss_curves
 from flip_hf.tokenization_flip import MASK_ID
 from flip_hf.training.pipelines import load_data
 

@@ -1,8 +1,7 @@
 #!/usr/bin/env bash
 # One device call (H100/H200) of the tables runner's `gpu` profile (MovieLens-1M), or of the
-# pretraining speed benchmark. Prepare here, once:
-#   PY=.venv/bin/python ../shared/tools/prepare_device_carry.sh            # wheels + bf16 MiniLM (~46 MB)
-#   (cd ../shared/data && zip -qr "$OLDPWD/.device_carry/ml-1m.zip" ml-1m)  # ~6 MB (the raw files are 25 MB)
+# pretraining speed benchmark. Prepare here, once (wheels, a bf16 MiniLM and the zipped data, ~52 MB):
+#   PY=.venv/bin/python bash benchmarks/prepare_device_carry.sh <MovieLens-1M folder>
 # Then run with carry [".device_carry"] and timeout_s 540:
 #   bash benchmarks/device_tables.sh tables 2      # Table II (then 3, 7 in later calls)
 #   bash benchmarks/device_tables.sh speed         # benchmarks/pretrain_speed.py, bf16, batch 1024

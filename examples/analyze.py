@@ -9,7 +9,7 @@ the field-correspondence heat map of each pretraining checkpoint with its diagon
 training-loss curves.
 """
 
-from flip_hf.analysis_report import main
+from flip_hf.analysis.report import main
 
 if __name__ == "__main__":
     main()

@@ -60,9 +60,6 @@ class DataCollatorForCTR:
 
 
 # ------------------------------------------------------------------------------ counter-based draws
-_MASK64 = np.uint64(0xFFFFFFFFFFFFFFFF)
-
-
 def _mix64(x: np.ndarray) -> np.ndarray:
     """SplitMix64's finaliser: a bijective, well-mixed hash of uint64 values (wrapping arithmetic)."""
     with np.errstate(over="ignore"):

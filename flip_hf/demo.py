@@ -195,7 +195,7 @@ def main(argv=None):
 def demo_figures(args, pre_dir: str, checkpoints: dict[str, str]) -> list[str]:
     """Spectra of plain DCNv2, FLIP_ID and the text side, the field-correspondence heat map of the
     pretrained model and the loss curves (paper Fig. 2/8 and 9), as PNGs in ``output_dir/figures``."""
-    from .analysis_report import analyze, held_out_rows
+    from .analysis.report import analyze, held_out_rows
 
     plain = next(name for name in checkpoints if name.endswith("(no pretraining)"))
     chosen = {plain: checkpoints[plain], "FLIP_ID": checkpoints["FLIP_ID"], "FLIP pretraining": pre_dir}

@@ -15,15 +15,16 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import nn
-from transformers import AutoConfig, AutoModel, PreTrainedModel
+from transformers import AutoModel, PreTrainedModel
 from transformers import initialization as init
 from transformers.utils import ModelOutput
 
+from .auto_classes import register_auto_model
 from .configuration_flip import FlipConfig
 from .id_models import IDModelBase, build_id_model
-from .metrics import click_probabilities
 from .model_files import model_folder_problems
 from .plm import load_text_encoder, pool_text, strip_pooler, truncate_layers
+from .prediction import predict_in_batches
 from .pretraining_heads import ContrastiveHead, MaskedLanguageHead, MaskedTabularHead
 
 
@@ -223,7 +224,6 @@ class FlipForCTR(FlipPreTrainedModel):
         attention_mask: torch.Tensor | None = None,
         token_type_ids: torch.LongTensor | None = None,
         labels: torch.Tensor | None = None,
-        **unused: Any,
     ) -> FlipCTROutput:
         mode = self.config.mode
         id_logits = plm_logits = alpha = None
@@ -275,27 +275,14 @@ class FlipForCTR(FlipPreTrainedModel):
         positions = getattr(self.text_model.config, "max_position_embeddings", None) if need_text else None
         if positions:
             max_length = min(max_length, int(positions))
-        was_training = self.training
-        self.eval()
-        device = next(self.parameters()).device
-        out = []
-        try:
-            for start in range(0, n, batch_size):
-                chunk = {k: v[start : start + batch_size] for k, v in columns.items()}
-                enc = tokenizer(chunk, text=need_text, padding=True, max_length=max_length, return_tensors="pt")
-                enc.pop("token_field_ids", None)
-                logits = self(**{k: v.to(device) for k, v in enc.items()}).logits
-                out.append(click_probabilities(logits))
-        finally:
-            self.train(was_training)
-        probs = torch.cat(out)
-        bad = (~torch.isfinite(probs)).nonzero().flatten()
-        if len(bad):
-            raise ValueError(
-                f"The model gave non-finite probabilities for {len(bad)} row(s) (first: row {int(bad[0])}): "
-                "its weights hold NaN or infinity."
-            )
-        return probs
+
+        def batch_inputs(start: int, end: int) -> dict[str, torch.Tensor]:
+            chunk = {k: v[start:end] for k, v in columns.items()}
+            enc = tokenizer(chunk, text=need_text, padding=True, max_length=max_length, return_tensors="pt")
+            enc.pop("token_field_ids", None)
+            return dict(enc)
+
+        return predict_in_batches(self, n, batch_inputs, batch_size)
 
 
 # ---------------------------------------------------------------------------------------- pretraining
@@ -431,14 +418,7 @@ def truncate_text_layers(model: FlipPreTrainedModel, num_layers: int) -> None:
 
 def register_auto_classes() -> None:
     """Register FLIP with the Auto classes: ``AutoConfig`` and ``AutoModel`` (-> `FlipForCTR`)."""
-    try:
-        AutoConfig.register(FlipConfig.model_type, FlipConfig)
-    except ValueError:
-        pass  # already registered
-    try:
-        AutoModel.register(FlipConfig, FlipForCTR)
-    except ValueError:
-        pass
+    register_auto_model(FlipConfig, FlipForCTR)
 
 
 __all__ = [

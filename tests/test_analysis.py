@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from flip_hf import FlipConfig, FlipForCTR, FlipForPretraining
-from flip_hf.analysis import (
+from flip_hf.analysis.plots import loss_curves_from_log, plot_heatmap, plot_loss_curves, plot_spectra, plot_sweep
+from flip_hf.analysis.representations import (
     diagonal_hit_rate,
     effective_rank,
     embedding_table,
@@ -16,7 +17,6 @@ from flip_hf.analysis import (
     sample_representations,
     singular_spectrum,
 )
-from flip_hf.plots import loss_curves_from_log, plot_heatmap, plot_loss_curves, plot_spectra, plot_sweep
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 SMALL = dict(id_embedding_dim=8, id_mlp_hidden_sizes=[16], mtm_projection_dim=8, contrastive_projection_dim=8)
@@ -148,7 +148,7 @@ def test_every_plot_writes_a_png(tmp_path):
 
 
 def test_analyze_writes_every_figure(flip_tokenizer, tiny_text_config, table, tmp_path):
-    from flip_hf.analysis_report import analyze
+    from flip_hf.analysis.report import analyze
 
     pre = FlipForPretraining(FlipConfig.from_tokenizer(flip_tokenizer, text_config=tiny_text_config, **SMALL))
     pre.save_pretrained(tmp_path / "pre")

@@ -322,6 +322,20 @@ def test_predict_proba_on_unseen_and_missing_values(kind, flip_tokenizer, tiny_p
     assert one.shape == (1,) and one.item() == pytest.approx(probs[2].item(), abs=1e-6)
 
 
+def test_baseline_predict_proba_names_non_finite_weights_and_keeps_the_mode(flip_tokenizer, tiny_plm, tiny_t5):
+    model, _ = build("ctr_bert", flip_tokenizer, tiny_plm, tiny_t5)
+    rows = pd.DataFrame(make_table(3, seed=12))
+    with torch.no_grad():
+        for p in model.parameters():
+            p.fill_(float("nan"))
+    model.train()
+    with pytest.raises(ValueError, match=r"non-finite probabilities for 3 row\(s\)"):
+        model.predict_proba(rows, flip_tokenizer)
+    assert model.training  # its mode back after the error
+    with pytest.raises(ValueError, match="no rows"):
+        model.predict_proba(rows.iloc[:0], flip_tokenizer)
+
+
 @pytest.mark.parametrize("kind", ["ctr_bert", "p5"])
 def test_encode_dataset_keeps_labels_and_matches_the_processor(kind, flip_tokenizer, tiny_plm, tiny_t5, table):
     _, processor = build(kind, flip_tokenizer, tiny_plm, tiny_t5)

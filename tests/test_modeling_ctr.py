@@ -434,3 +434,10 @@ def test_auto_classes_resolve_flip(flip_tokenizer, tiny_text_config, tmp_path):
     auto = AutoModel.from_pretrained(tmp_path)
     assert isinstance(auto, FlipForCTR)
     assert isinstance(AutoModel.from_config(make_config(flip_tokenizer, None, mode="id")), FlipForCTR)
+
+
+def test_a_misspelt_input_is_an_error_not_ignored(flip_tokenizer, table):
+    model = make_model(flip_tokenizer, None, mode="id")
+    inputs, labels = batch_of(flip_tokenizer, table, text=False)
+    with pytest.raises(TypeError, match="feature_idz"):
+        model(feature_idz=inputs["feature_ids"], labels=labels)

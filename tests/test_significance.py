@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from flip_hf.significance import (
+from flip_hf.analysis.significance import (
     auc,
     delong_components,
     delong_test,

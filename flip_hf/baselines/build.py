@@ -7,8 +7,7 @@ import os
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
-from transformers import AutoConfig, AutoModel
-
+from ..auto_classes import register_auto_model
 from ..tokenization_flip import FlipTabularTokenizer
 from .configuration import CTRBertConfig, P5Config
 from .modeling_base import BaselinePreTrainedModel
@@ -88,14 +87,7 @@ def load_baseline(path: str | os.PathLike, **kwargs: Any) -> tuple[BaselinePreTr
 def register_auto_classes() -> None:
     """Register the baselines with ``AutoConfig`` and ``AutoModel``."""
     for config_class, model_class in ((CTRBertConfig, CTRBertForCTR), (P5Config, P5ForCTR)):
-        try:
-            AutoConfig.register(config_class.model_type, config_class)
-        except ValueError:
-            pass  # already registered
-        try:
-            AutoModel.register(config_class, model_class)
-        except ValueError:
-            pass
+        register_auto_model(config_class, model_class)
 
 
 __all__ = ["BASELINES", "Baseline", "build_baseline", "get_baseline", "load_baseline", "register_auto_classes"]

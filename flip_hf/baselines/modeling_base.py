@@ -11,7 +11,7 @@ from torch import nn
 from transformers import PreTrainedModel
 from transformers.utils import ModelOutput
 
-from ..metrics import click_probabilities
+from ..prediction import predict_in_batches
 from ..schema import rows_to_columns
 
 
@@ -62,20 +62,13 @@ class BaselinePreTrainedModel(PreTrainedModel):
         collator = processor.data_collator(training=False)
         columns = rows_to_columns(rows)
         n = len(next(iter(columns.values()))) if columns else 0
-        if n == 0:
-            raise ValueError("predict_proba got no rows.")
-        was_training = self.training
-        self.eval()
-        device = next(self.parameters()).device
-        out = []
-        for start in range(0, n, batch_size):
-            chunk = {k: list(v[start : start + batch_size]) for k, v in columns.items()}
-            batch = collator(processor.features(chunk))
+
+        def batch_inputs(start: int, end: int) -> dict[str, torch.Tensor]:
+            batch = collator(processor.features({k: list(v[start:end]) for k, v in columns.items()}))
             batch.pop("labels", None)
-            logits = self(**{k: v.to(device) for k, v in batch.items()}).logits
-            out.append(click_probabilities(logits))
-        self.train(was_training)
-        return torch.cat(out)
+            return batch
+
+        return predict_in_batches(self, n, batch_inputs, batch_size)
 
 
 __all__ = ["BaselineCTROutput", "BaselinePreTrainedModel"]

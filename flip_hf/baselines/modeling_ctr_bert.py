@@ -109,7 +109,6 @@ class CTRBertForCTR(BaselinePreTrainedModel):
         user_attention_mask: torch.Tensor | None = None,
         item_attention_mask: torch.Tensor | None = None,
         labels: torch.Tensor | None = None,
-        **unused: Any,
     ) -> BaselineCTROutput:
         u = self.text_vector(self.user_tower, user_input_ids, user_attention_mask)
         i = self.text_vector(self.item_tower, item_input_ids, item_attention_mask)

@@ -119,7 +119,6 @@ class P5ForCTR(BaselinePreTrainedModel):
         sampled_input_ids: torch.LongTensor | None = None,
         sampled_attention_mask: torch.Tensor | None = None,
         labels: torch.Tensor | None = None,
-        **unused: Any,
     ) -> BaselineCTROutput:
         if self.training and sampled_input_ids is not None:
             input_ids, attention_mask = sampled_input_ids, sampled_attention_mask

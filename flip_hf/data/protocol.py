@@ -35,18 +35,13 @@ import pyarrow.compute as pc
 
 from ..schema import LABEL_COLUMN, cell_to_text
 
-SPLITS = ("train", "test")
-"""The splits every loader returns, in this order."""
-
 __all__ = [
-    "SPLITS",
     "DataProtocolError",
     "binary_labels",
     "coerce_binary_labels",
     "to_text",
     "check_fraction",
     "n_train_rows",
-    "stable_time_split",
     "require_columns",
     "dataset_features",
     "frame_to_dataset",
@@ -143,24 +138,6 @@ def n_train_rows(n: int, test_size: float = 0.1) -> int:
     """`floor(n * (1 - test_size))`, computed exactly (decimal arithmetic)."""
     check_fraction(test_size, "test_size")
     return int((Decimal(n) * (Decimal(1) - Decimal(str(test_size)))) // 1)
-
-
-def stable_time_split(
-    df: pd.DataFrame,
-    time_column: str | None = None,
-    test_size: float = 0.1,
-    name: str = "data set",
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Stable sort by `time_column` (file order when None), then the first
-    `floor(N * (1 - test_size))` rows are train and the rest test."""
-    if len(df) == 0:
-        raise DataProtocolError(f"{name}: no samples left to split (the data is empty)")
-    if time_column is not None:
-        require_columns(df, [time_column], name)
-        df = df.sort_values(time_column, kind="stable")
-    df = df.reset_index(drop=True)
-    n_train = n_train_rows(len(df), test_size)
-    return df.iloc[:n_train].reset_index(drop=True), df.iloc[n_train:].reset_index(drop=True)
 
 
 def carve_validation(dd: datasets.DatasetDict, validation_size: float) -> datasets.DatasetDict:

@@ -16,10 +16,10 @@ from typing import Any
 
 import numpy as np
 
+from ..analysis.plots import plot_differences
+from ..analysis.significance import delong_test, group_auc, hierarchical_bootstrap_difference
 from ..data import field_sides
 from ..data.cache import flip_hf_cache_root
-from ..plots import plot_differences
-from ..significance import delong_test, group_auc, hierarchical_bootstrap_difference
 from ..training.logs import setup_logging
 from ..training.pipelines import load_data
 from .profiles import PROFILES, Profile

@@ -10,7 +10,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from ..plots import plot_auc, plot_sweep
+from ..analysis.plots import plot_auc, plot_sweep
 from .definitions import SWEEPS, TABLE_TITLES, TABLES, Row
 from .profiles import Profile
 

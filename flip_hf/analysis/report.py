@@ -12,7 +12,11 @@ from typing import Any
 
 import numpy as np
 
-from .analysis import (
+from ..data import load_ctr_dataset
+from ..modeling_flip import FlipForCTR, FlipForPretraining
+from ..tokenization_flip import FlipTabularTokenizer
+from .plots import file_slug, loss_curves_from_log, plot_heatmap, plot_loss_curves, plot_spectra
+from .representations import (
     diagonal_hit_rate,
     effective_rank,
     embedding_table,
@@ -20,10 +24,6 @@ from .analysis import (
     sample_representations,
     singular_spectrum,
 )
-from .data import load_ctr_dataset
-from .modeling_flip import FlipForCTR, FlipForPretraining
-from .plots import file_slug, loss_curves_from_log, plot_heatmap, plot_loss_curves, plot_spectra
-from .tokenization_flip import FlipTabularTokenizer
 
 LOSS_NAMES = ("loss", "mlm_loss", "mtm_loss", "icl_loss")
 
