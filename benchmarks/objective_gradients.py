@@ -67,7 +67,8 @@ def main(argv=None) -> dict:
     lines = [
         "# Gradient norm of each pretraining objective, at initialisation",
         "",
-        f"Command: `python benchmarks/objective_gradients.py --batches {args.batches} --batch_size {args.batch_size}`  ",
+        "Command: `python benchmarks/objective_gradients.py "
+        f"--batches {args.batches} --batch_size {args.batch_size}`  ",
         f"MovieLens-100K train rows, packaged MiniLM cut to {args.num_text_layers} layers, a fresh DCNv2; the L2 norm "
         f"of the gradient on each encoder's parameters, each objective backpropagated alone, mean over {args.batches} "
         f"batches of {args.batch_size}.",

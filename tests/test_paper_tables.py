@@ -311,7 +311,11 @@ def test_the_movielens_1m_profile_runs_the_evidence_table_end_to_end(smoke_profi
     names = [c["name"] for c in report["comparisons"]]
     assert names == ["FLIP_ID − DCNv2", "FLIP_ID − DCNv2 at FLIP_ID's budget", "DCNv2 at FLIP_ID's budget − DCNv2"]
     main = report["comparisons"][0]
-    assert main["treatment_units"] == {by["FLIP_ID", 1]["pretrain"]["folder"]: 2} and main["control_seeds"] == 2
+    assert main["treatment_units"] == {by["FLIP_ID", 1]["pretrain"]["folder"]: 2}  # one run, its two seeds
+    assert main["control_units"] == {"DCNv2, seed 1": 1, "DCNv2, seed 2": 1}
+    assert main["conditional_on_one_run"] and "conditional on one pretraining run" in evidence.render_evidence_markdown(
+        report, "t", {"command": "c", "commit": "x", "device": "cpu", "replicates": 50}
+    )
     diff = main["auc_difference"]
     mean = lambda row: (by[row, 1]["auc"] + by[row, 2]["auc"]) / 2  # noqa: E731
     assert diff["estimate"] == pytest.approx(mean("FLIP_ID") - mean("DCNv2"), abs=1e-6)
@@ -342,6 +346,12 @@ def test_an_interrupted_selection_resumes_at_the_next_learning_rate(smoke_profil
     )
     result = runner_module.finetune_row(row, smoke_profile, 1, tmp_path, None)
     assert calls == [1e-3, 5e-3, 5e-3] and [g["learning_rate"] for g in result["grid"]] == [1e-3, 5e-3]
+    # a saved best model its grid does not name (a crash between saving it and recording its rate): select again
+    best = runner_module.model_dir(row, smoke_profile, 1, tmp_path)
+    (best / runner_module.SELECTION_FILE).write_text(json.dumps({"pair": [0.1, None], "validation_auc": 1.0}))
+    calls.clear()
+    again = runner_module.finetune_row(row, smoke_profile, 1, tmp_path, None)
+    assert calls == [1e-3, 5e-3] and again["learning_rate"] == result["learning_rate"]
 
 
 def test_a_profile_without_data_names_the_flag_and_the_variable(monkeypatch):

@@ -149,3 +149,39 @@ def test_the_hierarchical_bootstrap_covers_the_spread_between_pretraining_runs()
     assert one == same  # one model a side: only the users vary
     with pytest.raises(ValueError, match="at least one"):
         hierarchical_bootstrap_difference(y, {"r": []}, control, users)
+
+
+def test_the_unit_t_interval_adds_the_spread_of_run_means_to_the_test_sample_variance():
+    from scipy import stats
+
+    from flip_hf.analysis.significance import unit_t_interval
+
+    rng = np.random.default_rng(8)
+    n = 1200
+    users = rng.integers(0, 120, n)
+    y = rng.integers(0, 2, n)
+    base = y * 0.8 + rng.normal(size=n)
+    runs = {f"run{r}": [base + rng.normal(scale=noise, size=n)] for r, noise in enumerate((0.2, 0.9, 1.5))}
+    control = {f"seed{i}": [base + rng.normal(scale=0.5, size=n)] for i in range(4)}
+    t_aucs = np.array([auc(y, m[0]) for m in runs.values()])
+    c_aucs = np.array([auc(y, m[0]) for m in control.values()])
+    interval = unit_t_interval(y, runs, control, users, replicates=200)
+    assert interval.estimate == pytest.approx(t_aucs.mean() - c_aucs.mean())
+    between = t_aucs.var(ddof=1) / 3 + c_aucs.var(ddof=1) / 4
+    assert interval.se**2 > between  # plus the test sample's share
+    q = stats.t.ppf(0.975, 2)  # min(3, 4) - 1 degrees of freedom
+    assert interval.high - interval.estimate == pytest.approx(q * interval.se)
+    # three runs that disagree this much: the bootstrap over them is narrower than the t interval
+    boot = hierarchical_bootstrap_difference(y, runs, control, users, replicates=200)
+    assert interval.high - interval.low > boot.high - boot.low
+    one = unit_t_interval(y, {"r": runs["run0"]}, control, users, replicates=50)
+    assert math.isnan(one.low) and not one.excludes_zero
+
+
+def test_degenerate_inputs_give_nan_not_false_certainty():
+    y = np.array([1, 0, 0, 0])
+    result = delong_test(y, np.array([0.9, 0.1, 0.2, 0.3]), np.array([0.5, 0.4, 0.1, 0.2]))
+    assert math.isnan(result.p_value) and math.isnan(result.se)  # one positive: no variance estimate
+    y, s = toy(100, seed=9)
+    interval = user_bootstrap_difference(y, s, s + np.random.default_rng(0).normal(size=100), np.arange(100), 30)
+    assert interval.p_value >= 2 / 31  # never 0 from B replicates

@@ -142,7 +142,9 @@ TABLES: dict[str, list[Row]] = {
         # more pretraining runs of the default (initialisation, data order and masks of seeds 43, 44): the
         # pretraining run is the unit of replication of the FLIP_ID claim
         Row("FLIP_ID (pretraining seed 43)", "id", "flip", pretrain_budget={"seed": 43}),
+        Row("DCNv2 (FLIP_ID seed 43's budget)", "id", budget_of="FLIP_ID (pretraining seed 43)"),
         Row("FLIP_ID (pretraining seed 44)", "id", "flip", pretrain_budget={"seed": 44}),
+        Row("DCNv2 (FLIP_ID seed 44's budget)", "id", budget_of="FLIP_ID (pretraining seed 44)"),
         Row("CTRL", "id", "ctrl", paper=(0.8572, 0.3838)),
     ],
     "pooling": [  # the PLM head on [CLS] (the paper) or on the token mean (sentence encoders)

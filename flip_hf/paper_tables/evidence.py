@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from ..analysis.plots import plot_differences
-from ..analysis.significance import delong_test, group_auc, hierarchical_bootstrap_difference
+from ..analysis.significance import delong_test, group_auc, hierarchical_bootstrap_difference, unit_t_interval
 from ..data import field_sides
 from ..data.cache import flip_hf_cache_root
 from ..training.logs import setup_logging
@@ -29,24 +29,23 @@ from .runner import data_arguments, run_table
 
 @dataclass(frozen=True)
 class Comparison:
-    """Treatment rows (replicates of one method, e.g. FLIP_ID over several pretraining runs) against a
-    control row (e.g. DCNv2, each of its seeds a unit)."""
+    """Treatment rows (replicates of one method, e.g. FLIP_ID over several pretraining runs) against
+    control rows (e.g. DCNv2, each of its seeds a unit)."""
 
     name: str
     treatment: tuple[str, ...]
-    control: str
+    control: tuple[str, ...]
 
+
+FLIP_ID_RUNS = ("FLIP_ID", "FLIP_ID (pretraining seed 43)", "FLIP_ID (pretraining seed 44)")
+BUDGET_CONTROLS = ("DCNv2 (FLIP_ID's budget)", "DCNv2 (FLIP_ID seed 43's budget)", "DCNv2 (FLIP_ID seed 44's budget)")
 
 COMPARISONS: dict[str, list[Comparison]] = {
     "evidence": [
-        Comparison(
-            "FLIP_ID − DCNv2",
-            ("FLIP_ID", "FLIP_ID (pretraining seed 43)", "FLIP_ID (pretraining seed 44)"),
-            "DCNv2",
-        ),
-        Comparison("FLIP_ID − DCNv2 at FLIP_ID's budget", ("FLIP_ID",), "DCNv2 (FLIP_ID's budget)"),
-        Comparison("DCNv2 at FLIP_ID's budget − DCNv2", ("DCNv2 (FLIP_ID's budget)",), "DCNv2"),
-        Comparison("CTRL − DCNv2", ("CTRL",), "DCNv2"),
+        Comparison("FLIP_ID − DCNv2", FLIP_ID_RUNS, ("DCNv2",)),
+        Comparison("FLIP_ID − DCNv2 at FLIP_ID's budget", FLIP_ID_RUNS, BUDGET_CONTROLS),
+        Comparison("DCNv2 at FLIP_ID's budget − DCNv2", BUDGET_CONTROLS, ("DCNv2",)),
+        Comparison("CTRL − DCNv2", ("CTRL",), ("DCNv2",)),
     ],
 }
 """The comparisons each table's evidence report makes."""
@@ -54,15 +53,19 @@ COMPARISONS: dict[str, list[Comparison]] = {
 
 def _unit(result: dict) -> str:
     """A run's unit of replication: its pretraining run, or (no pretraining) its own seed."""
-    return result["pretrain"]["folder"] if result.get("pretrain") else f"seed {result['seed']}"
+    return result["pretrain"]["folder"] if result.get("pretrain") else f"{result['row']}, seed {result['seed']}"
 
 
-def load_predictions(results: list[dict], work_dir: str | os.PathLike) -> dict[tuple[str, int], np.ndarray]:
-    """Each finished run's saved test probabilities, keyed by (row, seed)."""
+def load_predictions(results: list[dict], work_dir: str | os.PathLike,
+                     labels: np.ndarray) -> dict[tuple[str, int], np.ndarray]:  # fmt: skip
+    """Each finished run's saved test probabilities, keyed by (row, seed); ValueError when a file's
+    labels are not ``labels`` (another split, or rows in another order)."""
     out = {}
     for r in results:
         if "predictions" in r:
             with np.load(Path(work_dir) / r["predictions"]) as saved:
+                if saved["labels"].shape != labels.shape or not np.array_equal(saved["labels"], labels):
+                    raise ValueError(f"{r['predictions']}: its labels are not the test split's, row for row.")
                 out[r["row"], r["seed"]] = saved["probabilities"].astype(np.float64)
     return out
 
@@ -72,11 +75,8 @@ def evidence_report(table: str, results: list[dict], work_dir: str | os.PathLike
     """Per-row AUC / gAUC (means over seeds) and every `COMPARISONS` entry whose rows have finished:
     the hierarchical bootstrap interval (users, then units, then seeds) of the mean-AUC difference,
     the same for gAUC as a point value, and DeLong's test for each same-seed pair."""
-    preds = load_predictions(results, work_dir)
     labels = np.asarray(labels)
-    for key, p in preds.items():
-        if len(p) != len(labels):
-            raise ValueError(f"{key}: {len(p)} predictions for a test split of {len(labels)} rows.")
+    preds = load_predictions(results, work_dir, labels)
     by_row: dict[str, list[dict]] = {}
     for r in results:
         if (r.get("row"), r.get("seed")) in preds:
@@ -94,35 +94,41 @@ def evidence_report(table: str, results: list[dict], work_dir: str | os.PathLike
     }
     comparisons = []
     for comp in COMPARISONS.get(table, []):
-        treated = [r for name in comp.treatment for r in by_row.get(name, [])]
-        controls = by_row.get(comp.control, [])
-        if not treated or not controls:
+        sides = [[r for name in names for r in by_row.get(name, [])] for names in (comp.treatment, comp.control)]
+        if not all(sides):
             continue
-        units: dict[str, list[np.ndarray]] = {}
-        for r in treated:
-            units.setdefault(_unit(r), []).append(preds[r["row"], r["seed"]])
-        control_units = {f"seed {r['seed']}": [preds[comp.control, r["seed"]]] for r in controls}
-        interval = hierarchical_bootstrap_difference(labels, units, control_units, users, replicates, seed=seed)
-        control_gauc = statistics.fmean(gauc[comp.control, r["seed"]] for r in controls)
-        treated_gauc = statistics.fmean(
-            statistics.fmean(gauc[r["row"], r["seed"]] for r in treated if _unit(r) == u) for u in units
-        )
-        pairs = []
-        for r in treated:
-            if (comp.control, r["seed"]) in preds:
-                d = delong_test(labels, preds[r["row"], r["seed"]], preds[comp.control, r["seed"]])
-                pairs.append({"row": r["row"], "seed": r["seed"], "difference": d.difference, "se": d.se,
-                              "p_value": d.p_value})  # fmt: skip
+        units = [{}, {}]
+        for side, runs in zip(units, sides):
+            for r in runs:
+                side.setdefault(_unit(r), []).append(r)
+        scores = [{u: [preds[r["row"], r["seed"]] for r in runs] for u, runs in side.items()} for side in units]
+        boot = hierarchical_bootstrap_difference(labels, *scores, users, replicates, seed=seed)
+        t_interval = unit_t_interval(labels, *scores, users, replicates, seed=seed)
+        side_gauc = [
+            statistics.fmean(statistics.fmean(gauc[r["row"], r["seed"]] for r in runs) for runs in side.values())
+            for side in units
+        ]
+        pairs = []  # DeLong per same-seed pair of a treatment row and the first control row
+        for r in sides[0]:
+            other = (comp.control[0], r["seed"])
+            if other in preds:
+                d = delong_test(labels, preds[r["row"], r["seed"]], preds[other])
+                pairs.append({"row": r["row"], "against": other[0], "seed": r["seed"], "difference": d.difference,
+                              "se": d.se, "p_value": d.p_value})  # fmt: skip
         comparisons.append(
             {
                 "name": comp.name,
                 "treatment_rows": [n for n in comp.treatment if n in by_row],
-                "control": comp.control,
-                "treatment_units": {u: len(m) for u, m in units.items()},
-                "control_seeds": len(controls),
-                "auc_difference": interval.as_dict(),
-                "excludes_zero": interval.excludes_zero,
-                "gauc_difference": treated_gauc - control_gauc,
+                "control_rows": [n for n in comp.control if n in by_row],
+                "treatment_units": {u: len(runs) for u, runs in units[0].items()},
+                "control_units": {u: len(runs) for u, runs in units[1].items()},
+                "auc_difference": boot.as_dict(),
+                "auc_difference_t": t_interval.as_dict(),
+                # the claim's reading: the t interval over units where both sides have several units; with a
+                # single pretraining run on a side, only the bootstrap, conditional on that run
+                "excludes_zero": t_interval.excludes_zero if np.isfinite(t_interval.low) else boot.excludes_zero,
+                "conditional_on_one_run": not np.isfinite(t_interval.low),
+                "gauc_difference": side_gauc[0] - side_gauc[1],
                 "delong_same_seed": pairs,
             }
         )
@@ -149,20 +155,35 @@ def render_evidence_markdown(report: dict[str, Any], title: str, meta: dict[str,
     ]
     for name, r in report["rows"].items():
         lines.append(f"| {name} | {r['auc']:.4f} | {r['gauc']:.4f} | {len(r['seeds'])} | {len(r['units'])} |")
-    lines += ["", "| comparison | AUC difference | 95% CI | p (bootstrap) | gAUC difference | units | reading |"]
-    lines.append("|---|---|---|---|---|---|---|")
+    lines += [
+        "",
+        "| comparison | AUC difference | 95% CI, t over units | 95% CI, hierarchical bootstrap | p (t; bootstrap) | "
+        "gAUC difference | units | reading |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for c in report["comparisons"]:
-        d = c["auc_difference"]
+        d, t = c["auc_difference"], c["auc_difference_t"]
         reading = "CI excludes zero" if c["excludes_zero"] else "no detectable effect"
+        if c["conditional_on_one_run"]:
+            reading += " (conditional on one pretraining run: its spread is not in the interval)"
+        t_ci = "n/a (one unit)" if c["conditional_on_one_run"] else f"[{t['low']:+.4f}, {t['high']:+.4f}]"
+        t_p = "–" if c["conditional_on_one_run"] else f"{t['p_value']:.3g}"
         lines.append(
-            f"| {c['name']} | {d['estimate']:+.4f} | [{d['low']:+.4f}, {d['high']:+.4f}] | {d['p_value']:.3f} | "
-            f"{c['gauc_difference']:+.4f} | {len(c['treatment_units'])} vs {c['control_seeds']} | {reading} |"
+            f"| {c['name']} | {d['estimate']:+.4f} | {t_ci} | [{d['low']:+.4f}, {d['high']:+.4f}] | {t_p}; "
+            f"{d['p_value']:.3g} | {c['gauc_difference']:+.4f} | {len(c['treatment_units'])} vs "
+            f"{len(c['control_units'])} | {reading} |"
         )
     for c in report["comparisons"]:
         if c["delong_same_seed"]:
             pairs = "; ".join(f"{p['row']} seed {p['seed']}: {p['difference']:+.4f} (p {p['p_value']:.3g})"
                               for p in c["delong_same_seed"])  # fmt: skip
             lines += ["", f"DeLong, {c['name']}, same finetuning seed (test sample only, training fixed): {pairs}"]
+    lines += [
+        "",
+        "The reading follows the t interval over units (the units' mean AUCs, s²/n per side, plus the test "
+        "sample's variance from resampling users; min(units) − 1 degrees of freedom): a bootstrap over three "
+        "pretraining runs understates their variance and cannot reach beyond them.",
+    ]
     return "\n".join(lines) + "\n"
 
 

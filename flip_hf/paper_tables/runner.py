@@ -304,6 +304,11 @@ def finetune_row(row: Row, profile: Profile, seed: int, work_dir: Path, pretrain
     run_dir, encoded = best_dir.parent, None
     grid = (_read_json(run_dir / "grid.json") or {}).get("grid", [])
     grid = [g for g in grid if _pair(g) in pairs] if best_dir.is_dir() else []
+    saved = _read_json(best_dir / SELECTION_FILE)
+    if grid and (saved is None or tuple(saved["pair"]) != _pair(max(grid, key=lambda g: g["validation_auc"]))):
+        logger.warning("%s: the saved best model is not the best of its grid (interrupted): selecting again", run_dir)
+        shutil.rmtree(best_dir, ignore_errors=True)
+        grid = []
     for lr, text_lr in pairs:
         if any(_pair(g) == (lr, text_lr) for g in grid):
             continue
@@ -318,6 +323,7 @@ def finetune_row(row: Row, profile: Profile, seed: int, work_dir: Path, pretrain
         logger.info("%s seed %d lr %g text lr %s: validation AUC %.4f", row.name, seed, lr, text_lr, val["auc"])
         if not grid or val["auc"] > max(g["validation_auc"] for g in grid):
             trainer.save_model(str(best_dir))
+            _write_json(best_dir / SELECTION_FILE, {"pair": [lr, text_lr], "validation_auc": val["auc"]})
         grid.append(entry)
         _write_json(run_dir / "grid.json", {"grid": grid})  # after the model it may name as best
         del trainer
@@ -339,6 +345,11 @@ def finetune_row(row: Row, profile: Profile, seed: int, work_dir: Path, pretrain
         "train_samples": best["train_samples"],
         "test_samples": best["test_samples"],
     }
+
+
+SELECTION_FILE = "selection.json"
+"""Beside a selection's best model: the (learning rate, text learning rate) it was trained at, so that a
+resumed selection can tell whether the saved model is its grid's best."""
 
 
 def _pair(entry: dict) -> tuple[float, float | None]:
@@ -445,8 +456,7 @@ def run_table(table: str, profile: Profile, work_dir: str | os.PathLike, rows: l
         for source in (row.budget_of, row.recipe_from):
             if source is not None and source not in names:
                 raise ValueError(f"Row {row.name!r} takes its recipe from {source!r}: select that row too.")
-    sources = {row.budget_of for row in selected} | {row.recipe_from for row in selected}
-    selected = sorted(selected, key=lambda row: row.name not in sources)  # sources first, else table order
+    selected = _sources_first(selected)
     work_dir = Path(work_dir)
     results, done = [], {}
     for row in selected:
@@ -497,6 +507,22 @@ def run_table(table: str, profile: Profile, work_dir: str | os.PathLike, rows: l
     return sorted(results, key=lambda r: names.index(r["row"]))
 
 
+def _sources_first(rows: list[Row]) -> list[Row]:
+    """Table order, except that a row a ``budget_of`` / ``recipe_from`` row needs runs before it."""
+    by_name, ordered = {row.name: row for row in rows}, []
+
+    def place(row: Row) -> None:
+        if row not in ordered:
+            for source in (row.budget_of, row.recipe_from):
+                if source is not None:
+                    place(by_name[source])
+            ordered.append(row)
+
+    for row in rows:
+        place(row)
+    return ordered
+
+
 def _recipe_of(result: dict) -> dict[str, float]:
     """The learning rates and epoch count a selection chose (its best epoch under early stopping)."""
     recipe = {"learning_rate": result["learning_rate"], "epochs": result["best_epoch"] or result["epochs_run"]}
@@ -511,6 +537,9 @@ def _row_result(row: Row, profile: Profile, seed: int, work_dir: Path, recipe: d
     (`finetune_row`), or trained at a fixed ``recipe`` (`train_recipe`); None if not cached and not ``train``."""
     path = result_path(row, profile.replace(refit=False), seed, work_dir, recipe)
     result = _read_json(path)
+    if result is not None and grid and _pair(result) != tuple(grid[0]):  # the first seed chose anew
+        logger.warning("%s seed %d: cached at %s, not at %s: trained again", row.name, seed, _pair(result), grid[0])
+        result = None
     if result is not None or not train:
         return result
     start = time.perf_counter()
@@ -540,6 +569,8 @@ def _refit_result(row: Row, profile: Profile, seed: int, work_dir: Path, selecte
     ``recipe``: what the row took from another (`row_key`)."""
     path = result_path(row, profile, seed, work_dir, recipe)
     result = _read_json(path)
+    if result is not None and _pair(result) != _pair(selected):  # the selection was made anew since
+        result = None
     if result is None and train:
         start = time.perf_counter()
         pretrained_dir, pretrain = (None, None)
