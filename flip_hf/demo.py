@@ -23,51 +23,39 @@ from transformers import set_seed
 from transformers.utils import logging as hf_logging
 
 from .configuration_flip import PRETRAINING_PRESETS
+from .paper_tables.profiles import PROFILES as TABLE_PROFILES
 from .training.arguments import DataArguments, FlipTrainingArguments, ModelArguments, check_output_dir
 from .training.logs import setup_logging
 from .training.loops import CTR_TRAINING_DEFAULTS, PRETRAIN_TRAINING_DEFAULTS, device_description, launcher_defaults
 from .training.pipelines import run_finetune, run_pretrain
 
-PROFILES = {
-    "quick": dict(
-        train_samples=6000,
-        num_text_layers=2,
-        max_seq_length=64,
-        pretrain=dict(epochs=1, batch_size=64, learning_rate=3e-4),
-        finetune=dict(epochs=1, batch_size=64, learning_rate=1e-3, text_learning_rate=1e-4),
-        id_finetune=dict(epochs=1, batch_size=256, learning_rate=1e-3),
-    ),
-    "paper": dict(  # paper Section V-A4; needs a GPU (bf16)
-        train_samples=None,
-        num_text_layers=None,
-        max_seq_length=None,
-        pretrain=dict(epochs=30, batch_size=1024, learning_rate=5e-5),
-        finetune=dict(epochs=1, batch_size=256, learning_rate=1e-3, text_learning_rate=5e-5),
-        id_finetune=dict(epochs=1, batch_size=256, learning_rate=1e-3),
-    ),
-}
+PROFILES = {"quick": TABLE_PROFILES["demo"], "paper": TABLE_PROFILES["demo_paper"]}
+"""The demo's profiles (their one home is `flip_hf.paper_tables.profiles`)."""
 
 
 def _data_arguments(args, profile) -> DataArguments:
     return DataArguments(
         dataset=args.dataset,
         data_dir=args.data_dir,
-        max_train_samples=profile["train_samples"],
-        max_seq_length=profile["max_seq_length"],
+        max_train_samples=profile.max_train_samples,
+        max_seq_length=profile.max_seq_length,
         max_eval_samples=args.max_eval_samples,
     )
 
 
-def _training_arguments(defaults: dict, hp: dict, output_dir: str, args, **extra) -> FlipTrainingArguments:
-    """A run's Trainer arguments; a rerun of the demo replaces its own outputs (``overwrite_output_dir``)."""
+def _training_arguments(defaults: dict, hp: tuple[float, int, float], output_dir: str, args,
+                        **extra) -> FlipTrainingArguments:  # fmt: skip
+    """A run's Trainer arguments (``hp``: epochs, batch size, learning rate); a rerun of the demo
+    replaces its own outputs (``overwrite_output_dir``)."""
+    epochs, batch_size, learning_rate = hp
     training_args = FlipTrainingArguments(
         **{
             **defaults,
             **launcher_defaults(),
             "output_dir": output_dir,
-            "num_train_epochs": hp["epochs"],
-            "per_device_train_batch_size": hp["batch_size"],
-            "learning_rate": hp["learning_rate"],
+            "num_train_epochs": epochs,
+            "per_device_train_batch_size": batch_size,
+            "learning_rate": learning_rate,
             "seed": args.seed,
             "bf16": args.bf16,
             "disable_tqdm": False,
@@ -116,11 +104,15 @@ def main(argv=None):
     setup_logging()
     hf_logging.disable_progress_bar()  # no "Loading weights" bar at every model load in the demo's log
 
-    profile = json.loads(json.dumps(PROFILES[args.profile]))
+    profile = PROFILES[args.profile]
     if args.train_samples is not None:
-        profile["train_samples"] = args.train_samples
+        profile = profile.replace(max_train_samples=args.train_samples)
     if args.pretrain_epochs is not None:
-        profile["pretrain"]["epochs"] = args.pretrain_epochs
+        profile = profile.replace(pretrain_epochs=args.pretrain_epochs)
+    pretrain_hp = (profile.pretrain_epochs, profile.pretrain_batch_size, profile.pretrain_learning_rate)
+    id_hp, text_hp = (
+        (b.max_epochs, b.batch_size, b.learning_rates[0]) for b in (profile.id_finetune, profile.text_finetune)
+    )
     banner = f"FLIP demo — {args.profile.upper()} profile" + (
         " (CPU quick profile: subsampled train split, 2-layer MiniLM, 1 pretraining epoch; "
         "numbers are NOT comparable with the paper)"
@@ -130,7 +122,7 @@ def main(argv=None):
     print(banner, flush=True)
     os.makedirs(args.output_dir, exist_ok=True)
     data_args = _data_arguments(args, profile)
-    layers = profile["num_text_layers"]
+    layers = profile.num_text_layers
     rows = []
     timings = {}
     pre_dir = os.path.join(args.output_dir, "pretrain")
@@ -140,7 +132,7 @@ def main(argv=None):
         {**PRETRAINING_PRESETS["flip"], "id_model": args.id_model},
         data_args,
         _training_arguments(
-            PRETRAIN_TRAINING_DEFAULTS, profile["pretrain"], pre_dir, args, save_strategy="no", logging_steps=10
+            PRETRAIN_TRAINING_DEFAULTS, pretrain_hp, pre_dir, args, save_strategy="no", logging_steps=10
         ),  # fmt: skip
     )
     timings["pretrain"] = time.perf_counter() - start
@@ -149,15 +141,15 @@ def main(argv=None):
         flush=True,
     )
 
-    text_lr = profile["finetune"]["text_learning_rate"]
+    text_lr = profile.text_finetune.text_learning_rate
     plain = "DCNv2 (no pretraining)" if args.id_model == "dcnv2" else f"{args.id_model} (no pretraining)"
     runs = [  # (name, folder, starting point, config overrides, hyperparameters)
-        (plain, args.id_model, ModelArguments(), {"mode": "id", "id_model": args.id_model}, profile["id_finetune"]),
-        ("FLIP_ID", "flip_id", ModelArguments(pretrained_dir=pre_dir), {"mode": "id"}, profile["id_finetune"]),
+        (plain, args.id_model, ModelArguments(), {"mode": "id", "id_model": args.id_model}, id_hp),
+        ("FLIP_ID", "flip_id", ModelArguments(pretrained_dir=pre_dir), {"mode": "id"}, id_hp),
         ("FLIP_PLM", "flip_plm", ModelArguments(pretrained_dir=pre_dir, text_learning_rate=text_lr), {"mode": "plm"},
-         profile["finetune"]),
+         text_hp),
         ("FLIP", "flip", ModelArguments(pretrained_dir=pre_dir, text_learning_rate=text_lr), {"mode": "joint"},
-         profile["finetune"]),
+         text_hp),
     ]  # fmt: skip
     for name, folder, model_args, overrides, hp in runs:
         out = os.path.join(args.output_dir, folder)
@@ -171,7 +163,7 @@ def main(argv=None):
     device = device_description()
     header = (
         f"## {banner}\n\nDevice: {device}. Data: {args.dataset}, test rows: {rows[0]['test_samples']}; "
-        f"pretraining {timings['pretrain']:.0f} s ({profile['pretrain']['epochs']} epochs) "
+        f"pretraining {timings['pretrain']:.0f} s ({profile.pretrain_epochs:g} epochs) "
         f"on {pre['train_samples']} rows."
     )
     table = markdown_table(rows, header)
@@ -180,7 +172,13 @@ def main(argv=None):
         fh.write(table + "\n")
     with open(os.path.join(args.output_dir, "results.json"), "w", encoding="utf-8") as fh:
         json.dump(
-            {"profile": args.profile, "profile_settings": profile, "device": device, "pretrain": pre, "rows": rows},
+            {
+                "profile": args.profile,
+                "profile_settings": {k: str(v) for k, v in vars(profile).items()},
+                "device": device,
+                "pretrain": pre,
+                "rows": rows,
+            },
             fh,
             indent=2,
             default=str,
