@@ -31,3 +31,14 @@ def make_table(n: int = 400, seed: int = 0, missing: bool = True) -> dict[str, l
         table["occupation"][0] = None
         table["title"][1] = None
     return table
+
+
+def write_table_csv(folder, n: int, seed: int) -> str:
+    """``make_table(n, seed)`` as ``folder/clicks.csv`` with a time column ``ts`` (row order); its path."""
+    import pandas as pd
+
+    path = folder / "clicks.csv"
+    df = pd.DataFrame(make_table(n, seed=seed))
+    df["ts"] = range(len(df))
+    df.to_csv(path, index=False)
+    return str(path)

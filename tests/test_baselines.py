@@ -15,7 +15,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file
-from synthetic import make_table
+from synthetic import make_table, write_table_csv
 from transformers import (
     AutoConfig,
     AutoModel,
@@ -365,11 +365,7 @@ def test_a_few_steps_fit_one_batch(kind, flip_tokenizer, tiny_plm, tiny_t5, tabl
 # ---------------------------------------------------------------------------------------- command line
 @pytest.fixture(scope="module")
 def table_csv(tmp_path_factory):
-    path = tmp_path_factory.mktemp("table") / "clicks.csv"
-    df = pd.DataFrame(make_table(1200, seed=3))
-    df["ts"] = range(len(df))
-    df.to_csv(path, index=False)
-    return str(path)
+    return write_table_csv(tmp_path_factory.mktemp("table"), 1200, seed=3)
 
 
 # CTR-BERT's towers must each learn a field of the table's gender x genre interaction: with tiny random

@@ -6,11 +6,10 @@ from __future__ import annotations
 
 import json
 
-import pandas as pd
 import pytest
 import torch
 from safetensors.torch import load_file
-from synthetic import make_table
+from synthetic import write_table_csv
 
 from flip_hf import paper_tables
 from flip_hf.paper_tables import PROFILES, TABLES, FinetuneBudget, Row, run_table, write_report
@@ -21,10 +20,7 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 @pytest.fixture(scope="module")
 def smoke_profile(tmp_path_factory, tiny_plm):
-    path = tmp_path_factory.mktemp("table") / "clicks.csv"
-    df = pd.DataFrame(make_table(500, seed=5))
-    df["ts"] = range(len(df))
-    df.to_csv(path, index=False)
+    path = write_table_csv(tmp_path_factory.mktemp("table"), 500, seed=5)
     return PROFILES["cpu"].replace(
         name="smoke",
         dataset="csv",

@@ -15,11 +15,10 @@ import sys
 from collections import deque
 from pathlib import Path
 
-import pandas as pd
 import pytest
 import torch
 from safetensors.torch import load_file
-from synthetic import make_table
+from synthetic import make_table, write_table_csv
 
 from flip_hf import FlipForCTR, FlipTabularTokenizer
 from flip_hf.cli import finetune_main, pretrain_main
@@ -44,11 +43,7 @@ def cache_dir(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def table_csv(tmp_path_factory, cache_dir):
-    path = tmp_path_factory.mktemp("table") / "clicks.csv"
-    df = pd.DataFrame(make_table(1200, seed=3))
-    df["ts"] = range(len(df))
-    df.to_csv(path, index=False)
-    return str(path)
+    return write_table_csv(tmp_path_factory.mktemp("table"), 1200, seed=3)
 
 
 def data_args(table_csv):
