@@ -18,10 +18,12 @@ from .modeling_flip import (
     register_auto_classes,
 )
 from .packaged_plm import default_plm_path
+from .serving import CTRPredictionPipeline, ctr_pipeline, register_pipeline, score_file
 from .tokenization_flip import FlipTabularTokenizer
 
 register_auto_classes()
 register_baseline_auto_classes()
+register_pipeline()
 
 __all__ = [
     "FlipConfig",
@@ -47,4 +49,8 @@ __all__ = [
     "compute_ctr_metrics",
     "ctr_metrics",
     "default_plm_path",
+    "CTRPredictionPipeline",
+    "ctr_pipeline",
+    "register_pipeline",
+    "score_file",
 ]

@@ -67,6 +67,7 @@ def build_model_card(
         auc=f"{results['auc']:.4f}" if "auc" in results else None,
         logloss=f"{results['logloss']:.4f}" if "logloss" in results else None,
         hyperparameters=hp or None,
+        install_command=INSTALL_COMMAND,
     )
 
 
@@ -77,22 +78,42 @@ def save_model_card(output_dir: str, card: ModelCard) -> str:
     return path
 
 
+FLIP_HF_SOURCE = "https://github.com/flip-hf/flip_hf"
+INSTALL_COMMAND = f'pip install "git+{FLIP_HF_SOURCE}"'
+"""How to get flip_hf, which is not on PyPI: what the remote-code stubs say where it is missing
+(rather than transformers' own hint ``pip install flip_hf``, which leads to no package or to a
+look-alike one; issue #26)."""
+
+
+def _remote_code_stub(what: str, names: str, module: str) -> str:
+    """An entry-point module that imports ``names`` from the installed flip_hf, or stops with
+    `INSTALL_COMMAND`. The import sits in a ``try`` so that transformers' import check skips it."""
+    return (
+        f'"""Hub entry point: {what} of the installed flip_hf. flip_hf is not published on PyPI;\n'
+        f'install it from its source: {INSTALL_COMMAND}.\n"""\n\n'
+        "try:\n"
+        f"    from flip_hf.{module} import {names}  # noqa: F401\n"
+        "except ModuleNotFoundError as err:\n"
+        "    if err.name != 'flip_hf':\n"
+        "        raise\n"
+        "    raise ImportError(\n"
+        "        'This model needs flip_hf, which is not published on PyPI (pip install flip_hf finds nothing, '\n"
+        f"        'or a look-alike package). Install it from its source: {INSTALL_COMMAND}'\n"
+        "    ) from None\n"
+    )
+
+
 _REMOTE_CODE_STUBS = {
-    "configuration_flip.py": (
-        '"""Hub entry point: the config class of the installed flip_hf."""\n'
-        "from flip_hf.configuration_flip import FlipConfig  # noqa: F401\n"
-    ),
-    "modeling_flip.py": (
-        '"""Hub entry point: the model classes of the installed flip_hf."""\n'
-        "from flip_hf.modeling_flip import FlipForCTR, FlipForPretraining  # noqa: F401\n"
-    ),
+    "configuration_flip.py": _remote_code_stub("the config class", "FlipConfig", "configuration_flip"),
+    "modeling_flip.py": _remote_code_stub("the model classes", "FlipForCTR, FlipForPretraining", "modeling_flip"),
 }
 
 
 def add_auto_map(folder: str) -> None:
     """Make a checkpoint folder loadable by ``AutoModel.from_pretrained(repo, trust_remote_code=True)``
-    without importing flip_hf first: small entry-point modules that import the installed flip_hf,
-    and an ``auto_map`` in config.json. (``import flip_hf`` alone registers the Auto classes too.)"""
+    without importing flip_hf first: small entry-point modules that import the installed flip_hf
+    (or say how to install it, `INSTALL_COMMAND`), and an ``auto_map`` in config.json.
+    (``import flip_hf`` alone registers the Auto classes too.)"""
     for name, text in _REMOTE_CODE_STUBS.items():
         with open(os.path.join(folder, name), "w", encoding="utf-8") as fh:
             fh.write(text)

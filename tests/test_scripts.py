@@ -16,6 +16,7 @@ from safetensors.torch import load_file
 from synthetic import make_table
 
 from flip_hf.cli import ctr_main, finetune_main, pretrain_main
+from flip_hf.hub import INSTALL_COMMAND
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -134,6 +135,7 @@ def test_run_finetune_each_mode(tmp_path, pretrained_dir, table_csv, mode):
     metrics = {m.metric_type: m.metric_value for m in card.data.eval_results}
     assert metrics["roc_auc"] == pytest.approx(res["auc"]) and metrics["log_loss"] == pytest.approx(res["logloss"])
     assert card.data.library_name == "flip_hf"
+    assert INSTALL_COMMAND in card.text  # flip_hf is not on PyPI: the card says how to get it
     weights = load_file(out / "model.safetensors")
     assert any(k.startswith("text_model.") for k in weights) == (mode != "id")
     assert any(k.startswith("id_model.") for k in weights) == (mode != "plm")
