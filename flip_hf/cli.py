@@ -11,31 +11,23 @@ from __future__ import annotations
 
 from typing import Any
 
-from transformers import HfArgumentParser, set_seed
-
 from .training.arguments import (
     DataArguments,
     FlipConfigArguments,
     FlipTrainingArguments,
     ModelArguments,
-    check_output_dir,
     config_overrides,
+    parse_run_arguments,
 )
-from .training.logs import setup_logging
-from .training.loops import CTR_TRAINING_DEFAULTS, PRETRAIN_TRAINING_DEFAULTS, launcher_defaults
+from .training.loops import CTR_TRAINING_DEFAULTS, PRETRAIN_TRAINING_DEFAULTS
 from .training.pipelines import run_finetune, run_pretrain
 
 
 def parse_args(defaults: dict[str, Any], argv: list[str] | None = None):
     """(model, config, data, training) arguments with ``defaults``; sets up logging and the seed, and
     checks the output folder (`check_output_dir`)."""
-    parser = HfArgumentParser((ModelArguments, FlipConfigArguments, DataArguments, FlipTrainingArguments))
-    parser.set_defaults(**defaults, **launcher_defaults())
-    parsed = parser.parse_args_into_dataclasses(args=argv)
-    setup_logging()
-    check_output_dir(parsed[-1])
-    set_seed(parsed[-1].seed)
-    return parsed
+    return parse_run_arguments((ModelArguments, FlipConfigArguments, DataArguments, FlipTrainingArguments),
+                               defaults, argv)  # fmt: skip
 
 
 def pretrain_main(argv: list[str] | None = None) -> dict[str, Any]:

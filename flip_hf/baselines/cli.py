@@ -9,12 +9,11 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from transformers import EarlyStoppingCallback, HfArgumentParser, TrainingArguments, set_seed
+from transformers import EarlyStoppingCallback, TrainingArguments
 
 from ..data import field_sides
-from ..training.arguments import DataArguments, FlipTrainingArguments, ModelArguments, check_output_dir
-from ..training.logs import setup_logging
-from ..training.loops import CTR_TRAINING_DEFAULTS, evaluate_ctr, launcher_defaults, write_results
+from ..training.arguments import DataArguments, FlipTrainingArguments, ModelArguments, parse_run_arguments
+from ..training.loops import CTR_TRAINING_DEFAULTS, evaluate_ctr, write_results
 from ..training.pipelines import fit_tokenizer, load_data
 from .build import build_baseline, get_baseline
 from .encoders import check_checkpoint_kind, load_text_tokenizer
@@ -125,12 +124,11 @@ def baseline_main(argv: list[str] | None = None) -> dict[str, Any]:
     """``examples/run_baseline.py``: every `DataArguments` and `TrainingArguments` flag works, with the CTR
     training defaults of `flip_hf.training.loops`; an ``output_dir`` holding a finished run is refused unless
     ``--overwrite_output_dir True`` (`flip_hf.training.arguments.check_output_dir`)."""
-    parser = HfArgumentParser((BaselineArguments, DataArguments, FlipTrainingArguments))
-    parser.set_defaults(**CTR_TRAINING_DEFAULTS, output_dir="runs/baseline", **launcher_defaults())
-    args, data_args, training_args = parser.parse_args_into_dataclasses(args=argv)
-    setup_logging()
-    check_output_dir(training_args)
-    set_seed(training_args.seed)
+    args, data_args, training_args = parse_run_arguments(
+        (BaselineArguments, DataArguments, FlipTrainingArguments),
+        {**CTR_TRAINING_DEFAULTS, "output_dir": "runs/baseline"},
+        argv,
+    )
     return run_baseline(args, data_args, training_args)
 
 

@@ -186,6 +186,24 @@ def config_overrides(args: Any, preset: str = "flip") -> dict[str, Any]:
     return out
 
 
+def parse_run_arguments(types: tuple[type, ...], defaults: dict[str, Any], argv: list[str] | None = None) -> tuple:
+    """The argument dataclasses ``types`` (the last one a `TrainingArguments`) parsed from ``argv`` with
+    ``defaults`` and the machine's launcher defaults; then the run's set-up, one home for every entry
+    point: logging, the output-folder check (`check_output_dir`) and the seed."""
+    from transformers import HfArgumentParser, set_seed
+
+    from .logs import setup_logging
+    from .loops import launcher_defaults
+
+    parser = HfArgumentParser(types)
+    parser.set_defaults(**defaults, **launcher_defaults())
+    parsed = parser.parse_args_into_dataclasses(args=argv)
+    setup_logging()
+    check_output_dir(parsed[-1])
+    set_seed(parsed[-1].seed)
+    return tuple(parsed)
+
+
 __all__ = [
     "DataArguments",
     "FINISHED_RUN_FILES",
@@ -194,4 +212,5 @@ __all__ = [
     "ModelArguments",
     "check_output_dir",
     "config_overrides",
+    "parse_run_arguments",
 ]
