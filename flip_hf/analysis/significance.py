@@ -172,6 +172,26 @@ def _user_index(users) -> tuple[np.ndarray, int]:
     return index, int(index.max()) + 1
 
 
+def _prepare_sides(labels, treatment, control, users) -> tuple[np.ndarray, np.ndarray, int, list]:
+    """Labels, each row's user index, the user count, and both sides' units as `RankedScores`."""
+    y = _binary(labels)
+    index, num_users = _user_index(users)
+    if len(index) != len(y):
+        raise ValueError(f"{len(index)} user ids for {len(y)} labels.")
+    sides = []
+    for name, side in (("treatment", treatment), ("control", control)):
+        units = [[RankedScores(y, s) for s in models] for models in side.values()]
+        if not units or any(not unit for unit in units):
+            raise ValueError(f"the {name} needs at least one unit with at least one model.")
+        sides.append(units)
+    return y, index, num_users, sides
+
+
+def _user_weights(rng: np.random.Generator, index: np.ndarray, num_users: int) -> np.ndarray:
+    """Row weights of one draw of users with replacement: each row counts as often as its user is drawn."""
+    return np.bincount(rng.integers(0, num_users, num_users), minlength=num_users)[index].astype(np.float64)
+
+
 def user_bootstrap_difference(labels, scores_a, scores_b, users, replicates: int = 2000, level: float = 0.95,
                               seed: int = 0) -> Interval:  # fmt: skip
     """AUC(a) − AUC(b) on the same rows, with an interval from resampling users (all rows of a drawn
@@ -195,16 +215,7 @@ def hierarchical_bootstrap_difference(
     (pretraining runs; a plain model's seeds are each a unit of their own) with replacement, then
     within each drawn unit its finetuning seeds with replacement. ``treatment`` / ``control`` map a
     unit's name to the test scores of its models (one per finetuning seed)."""
-    y = _binary(labels)
-    index, num_users = _user_index(users)
-    if len(index) != len(y):
-        raise ValueError(f"{len(index)} user ids for {len(y)} labels.")
-    sides = []
-    for name, side in (("treatment", treatment), ("control", control)):
-        units = [[RankedScores(y, s) for s in models] for models in side.values()]
-        if not units or any(not unit for unit in units):
-            raise ValueError(f"the {name} needs at least one unit with at least one model.")
-        sides.append(units)
+    y, index, num_users, sides = _prepare_sides(labels, treatment, control, users)
 
     def mean_auc(units, weights, rng=None) -> float:
         if rng is None:
@@ -217,7 +228,7 @@ def hierarchical_bootstrap_difference(
     rng = np.random.default_rng(seed)
     draws = np.empty(replicates)
     for r in range(replicates):
-        weights = np.bincount(rng.integers(0, num_users, num_users), minlength=num_users)[index].astype(np.float64)
+        weights = _user_weights(rng, index, num_users)
         draws[r] = mean_auc(sides[0], weights, rng) - mean_auc(sides[1], weights, rng)
     return _interval(estimate, draws, level)
 
@@ -238,11 +249,7 @@ def unit_t_interval(
     with min(n_T, n_C) − 1 degrees of freedom. NaN bounds when a side has a single unit."""
     from scipy import stats
 
-    y = _binary(labels)
-    index, num_users = _user_index(users)
-    sides = [[[RankedScores(y, s) for s in models] for models in side.values()] for side in (treatment, control)]
-    if any(not units or any(not u for u in units) for units in sides):
-        raise ValueError("each side needs at least one unit with at least one model.")
+    y, index, num_users, sides = _prepare_sides(labels, treatment, control, users)
 
     def unit_means(units, weights=None) -> np.ndarray:
         return np.array([np.mean([m.auc(weights) for m in unit]) for unit in units])
@@ -252,7 +259,7 @@ def unit_t_interval(
     rng = np.random.default_rng(seed)
     draws = np.empty(replicates)
     for r in range(replicates):
-        weights = np.bincount(rng.integers(0, num_users, num_users), minlength=num_users)[index].astype(np.float64)
+        weights = _user_weights(rng, index, num_users)
         draws[r] = unit_means(sides[0], weights).mean() - unit_means(sides[1], weights).mean()
     test_var = float(np.var(draws[np.isfinite(draws)], ddof=1))
     n_t, n_c = len(t_means), len(c_means)
