@@ -34,7 +34,7 @@ from flip_hf.metrics import ctr_metrics
 from flip_hf.paper_tables import PROFILES, TABLES, run_table
 from flip_hf.paper_tables.report import mean_sd
 from flip_hf.paper_tables.runner import data_arguments, model_dir, result_path, whole_train
-from flip_hf.tokenization_flip import MASK_ID
+from flip_hf.tokenization.tokenization_flip import MASK_ID
 from flip_hf.training.pipelines import load_data
 
 MOVIES = ["Star Wars (1977)", "Toy Story (1995)", "Fargo (1996)", "Scream (1996)"]

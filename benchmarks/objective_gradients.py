@@ -19,8 +19,8 @@ import statistics
 import torch
 
 from flip_hf import DataCollatorForFlipPretraining, FlipForPretraining, FlipTabularTokenizer, load_ctr_dataset
-from flip_hf.configuration_flip import MTM_HEAD_INPUTS
-from flip_hf.modeling_flip import truncate_text_layers
+from flip_hf.models.configuration_flip import MTM_HEAD_INPUTS
+from flip_hf.models.modeling_flip import truncate_text_layers
 from flip_hf.packaged_plm import default_plm_path
 
 OBJECTIVES = ("mlm_loss", "mtm_loss", "icl_loss")

@@ -138,7 +138,7 @@ def make_all_positions_head(head, text_config):
     import torch
     import torch.nn.functional as F
 
-    from flip_hf.pretraining_heads import MaskedLanguageHead, mean_of_row_means
+    from flip_hf.models.pretraining_heads import MaskedLanguageHead, mean_of_row_means
 
     class AllPositionsLanguageHead(MaskedLanguageHead):
         def forward(self, w_hat, v, labels, input_embeddings=None):
@@ -168,7 +168,7 @@ def worker(args) -> dict:
     tok, batches = build_batches(args)
 
     from flip_hf import FlipForPretraining, default_plm_path
-    from flip_hf.plm import load_text_encoder
+    from flip_hf.models.plm import load_text_encoder
 
     plm_path = args.plm_path or default_plm_path()
     variant = args.worker
@@ -178,7 +178,7 @@ def worker(args) -> dict:
             plm_path, tokenizer=tok, id_model=args.id_model, tie_mlm_decoder=tied
         )
         if args.num_text_layers:
-            from flip_hf.modeling_flip import truncate_text_layers
+            from flip_hf.models.modeling_flip import truncate_text_layers
 
             truncate_text_layers(model, args.num_text_layers)
         if variant == "flip_all_pos":
@@ -195,7 +195,7 @@ def worker(args) -> dict:
     else:
         model = load_text_encoder(plm_path)
         if args.num_text_layers:
-            from flip_hf.plm import truncate_layers
+            from flip_hf.models.plm import truncate_layers
 
             truncate_layers(model, args.num_text_layers)
     model.to(device).train()

@@ -21,6 +21,7 @@ from .training.arguments import (
 )
 from .training.loops import CTR_TRAINING_DEFAULTS, PRETRAIN_TRAINING_DEFAULTS
 from .training.pipelines import run_finetune, run_pretrain
+from .training.results import CTRResult, PretrainResult
 
 
 def parse_args(defaults: dict[str, Any], argv: list[str] | None = None):
@@ -30,14 +31,14 @@ def parse_args(defaults: dict[str, Any], argv: list[str] | None = None):
                                defaults, argv)  # fmt: skip
 
 
-def pretrain_main(argv: list[str] | None = None) -> dict[str, Any]:
+def pretrain_main(argv: list[str] | None = None) -> PretrainResult:
     """``examples/run_pretrain.py``."""
     defaults = dict(PRETRAIN_TRAINING_DEFAULTS, output_dir="runs/pretrain", text_learning_rate=None)
     model_args, config_args, data_args, training_args = parse_args(defaults, argv)
     return run_pretrain(model_args, config_overrides(config_args, model_args.preset), data_args, training_args)
 
 
-def finetune_main(argv: list[str] | None = None) -> dict[str, Any]:
+def finetune_main(argv: list[str] | None = None) -> CTRResult:
     """``examples/run_finetune.py``."""
     model_args, config_args, data_args, training_args = parse_args(
         dict(CTR_TRAINING_DEFAULTS, output_dir="runs/finetune"), argv
@@ -45,7 +46,7 @@ def finetune_main(argv: list[str] | None = None) -> dict[str, Any]:
     return run_finetune(model_args, config_overrides(config_args), data_args, training_args)
 
 
-def ctr_main(argv: list[str] | None = None) -> dict[str, Any]:
+def ctr_main(argv: list[str] | None = None) -> CTRResult:
     """``examples/run_ctr.py``: a plain ID model (``--mode id``, no pretraining folder)."""
     defaults = dict(CTR_TRAINING_DEFAULTS, output_dir="runs/ctr", per_device_eval_batch_size=4096, logging_steps=100)
     model_args, config_args, data_args, training_args = parse_args(defaults, argv)

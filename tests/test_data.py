@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import subprocess
 import zipfile
+from decimal import Decimal
 from pathlib import Path
 
 import datasets
@@ -23,7 +24,7 @@ from flip_hf.data import (
     protocol,
 )
 from flip_hf.data import movielens as ml
-from flip_hf.schema import cell_to_text
+from flip_hf.schema import cell_to_text, cells_to_text, rows_to_columns
 
 ML_FIELDS = ["user id", "gender", "age", "occupation", "zip code", "movie id", "title", "genres"]
 BX_FIELDS = ["user id", "location", "age", "ISBN", "book title", "book author", "year of publication", "publisher"]
@@ -595,6 +596,26 @@ def test_to_text_agrees_with_cell_to_text():
         assert got.tolist() == [cell_to_text(col.iloc[i]) for i in range(len(col))], kind
     assert protocol.to_text(mixed).tolist() == expected
     assert protocol.to_text([7, None, " y "]).tolist() == ["7", None, "y"]
+
+
+def test_cells_to_text_converts_each_distinct_cell_like_cell_to_text():
+    # equal-but-different cells (True == 1 == 1.0), repeated NaN objects, unhashable cells
+    cells = [True, 1, 1.0, np.float64(1.0), True, float("nan"), float("nan"), np.nan, None, [1, 2], {"a": 1}]
+    cells += [Decimal("NaN"), b"x", "1", " 1 ", pd.NA, 1, True, Decimal("1.0"), Decimal("1.00"), -0.0, 0.0]
+    cells += [np.float32(0.5), np.float64(0.5), pd.NaT, np.int64(3), 3]
+    assert cells_to_text(cells) == [cell_to_text(c) for c in cells]
+    assert cells_to_text(cells)[:5] == ["True", "1", "1", "1", "True"]
+
+
+def test_rows_to_columns_transposes_rows_with_any_keys():
+    same = [{"a": 1, "b": "x"}, {"a": 2, "b": "y"}]
+    assert rows_to_columns(same) == {"a": [1, 2], "b": ["x", "y"]}
+    assert rows_to_columns([{"a": 1}, {"a": None}]) == {"a": [1, None]}
+    # same number of keys but other ones, a key only later rows have, a row with fewer keys
+    assert rows_to_columns([{"a": 1, "b": 2}, {"a": 3, "c": 4}]) == {"a": [1, 3], "b": [2, None], "c": [None, 4]}
+    assert rows_to_columns([{"a": 1}, {"a": 2, "b": 5}]) == {"a": [1, 2], "b": [None, 5]}
+    assert rows_to_columns([{"a": 1, "b": 2}, {"b": 3}]) == {"a": [1, None], "b": [2, 3]}
+    assert rows_to_columns([{}, {"a": 1}]) == {"a": [None, 1]}
 
 
 # --------------------------------------------------------------------------

@@ -17,8 +17,8 @@ from synthetic import make_table
 from transformers import BertModel
 
 from flip_hf import DataCollatorForFlipPretraining, FlipConfig, FlipForCTR, FlipForPretraining
-from flip_hf.collator import pad_text_batch
-from flip_hf.tokenization_flip import MASK_ID
+from flip_hf.tokenization.collator import pad_text_batch
+from flip_hf.tokenization.tokenization_flip import MASK_ID
 
 SMALL = dict(id_embedding_dim=8, id_mlp_hidden_sizes=[32, 16], mtm_projection_dim=16, contrastive_projection_dim=16)
 

@@ -22,8 +22,8 @@ from synthetic import make_table, write_table_csv
 
 from flip_hf import FlipForCTR, FlipTabularTokenizer
 from flip_hf.cli import finetune_main, pretrain_main
-from flip_hf.hub import push_checkpoint_to_hub
 from flip_hf.training.checkpoints import checkpoint_folders, checkpoint_problems, resolve_checkpoint
+from flip_hf.training.hub import push_checkpoint_to_hub
 
 ROOT = Path(__file__).resolve().parents[1]
 QUIET = ["--use_cpu", "True", "--disable_tqdm", "True", "--report_to", "none"]

@@ -16,7 +16,7 @@ from safetensors.torch import load_file
 from synthetic import make_table
 
 from flip_hf.cli import ctr_main, finetune_main, pretrain_main
-from flip_hf.hub import INSTALL_COMMAND
+from flip_hf.training.hub import INSTALL_COMMAND
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -177,7 +177,7 @@ def test_push_to_hub_sends_the_checkpoint_folder(tmp_path, pretrained_dir, table
     from transformers import AutoModel
 
     from flip_hf import FlipForCTR, FlipTabularTokenizer
-    from flip_hf.hub import push_checkpoint_to_hub
+    from flip_hf.training.hub import push_checkpoint_to_hub
 
     out = tmp_path / "flip"
     flags = ["--pretrained_dir", str(pretrained_dir), "--mode", "id", "--output_dir", str(out)]

@@ -314,7 +314,7 @@ def run_fresh(code, folder, tmp_path):
 def test_remote_code_without_flip_hf_says_how_to_install_it(model_dirs, tmp_path):
     import shutil
 
-    from flip_hf.hub import INSTALL_COMMAND, add_auto_map
+    from flip_hf.training.hub import INSTALL_COMMAND, add_auto_map
 
     folder = str(tmp_path / "pushed")
     shutil.copytree(model_dirs["id"], folder)
@@ -324,4 +324,25 @@ def test_remote_code_without_flip_hf_says_how_to_install_it(model_dirs, tmp_path
     assert "not published on PyPI" in hidden and "Run `pip install flip_hf`" not in hidden
     # with flip_hf installed, the stub hands over flip_hf's own class, without `import flip_hf` first
     shown = run_fresh("import sys\n" + LOAD, folder, tmp_path)
-    assert "LOADED: flip_hf.modeling_flip FlipForCTR" in shown, shown
+    assert "LOADED: flip_hf.models.modeling_flip FlipForCTR" in shown, shown
+
+
+def test_remote_code_stubs_of_earlier_folders_still_load(model_dirs, tmp_path):
+    """Folders saved before the models/ package existed import flip_hf.modeling_flip and
+    flip_hf.configuration_flip in their stubs: those module names must keep loading."""
+    import shutil
+
+    from flip_hf.training.hub import add_auto_map
+
+    folder = tmp_path / "earlier"
+    shutil.copytree(model_dirs["id"], folder)
+    add_auto_map(str(folder))
+    for stub, old in (
+        ("modeling_flip.py", "flip_hf.modeling_flip"),
+        ("configuration_flip.py", "flip_hf.configuration_flip"),
+    ):
+        text = (folder / stub).read_text()
+        assert "from flip_hf import " in text
+        (folder / stub).write_text(text.replace("from flip_hf import ", f"from {old} import "))
+    shown = run_fresh("import sys\n" + LOAD, str(folder), tmp_path)
+    assert "LOADED: flip_hf.models.modeling_flip FlipForCTR" in shown, shown

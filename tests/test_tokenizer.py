@@ -24,9 +24,9 @@ from hypothesis import strategies as st
 from synthetic import make_table
 
 from flip_hf import FlipTabularTokenizer
-from flip_hf.prompt_encoding import PromptEncoder
-from flip_hf.tokenization_flip import MASK_ID, PAD_ID, UNKNOWN_TEXT
-from flip_hf.tokenization_io import FEATURE_VOCAB_FILE
+from flip_hf.tokenization.prompt_encoding import PromptEncoder
+from flip_hf.tokenization.tokenization_flip import MASK_ID, PAD_ID, UNKNOWN_TEXT
+from flip_hf.tokenization.tokenization_io import FEATURE_VOCAB_FILE
 
 FIELDS = ["user id", "gender", "occupation", "movie id", "title", "genres"]
 PROPERTY = settings(
@@ -878,7 +878,7 @@ def test_encode_datasetdict(table, flip_tokenizer):
 
 
 def test_unseen_values_can_take_the_mask_id(text_tokenizer, tmp_path):
-    from flip_hf.tokenization_flip import MASK_ID
+    from flip_hf.tokenization.tokenization_flip import MASK_ID
 
     train = {"user id": ["1", "2", "3"], "gender": ["male", "female", "male"], "label": [0, 1, 0]}
     tok = FlipTabularTokenizer.from_dataset(train, text_tokenizer=text_tokenizer, unseen_id="mask")

@@ -13,8 +13,8 @@ from typing import Any
 import numpy as np
 
 from ..data import load_ctr_dataset
-from ..modeling_flip import FlipForCTR, FlipForPretraining
-from ..tokenization_flip import FlipTabularTokenizer
+from ..models.modeling_flip import FlipForCTR, FlipForPretraining
+from ..tokenization.tokenization_flip import FlipTabularTokenizer
 from .plots import file_slug, loss_curves_from_log, plot_heatmap, plot_loss_curves, plot_spectra
 from .representations import (
     diagonal_hit_rate,

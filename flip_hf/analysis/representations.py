@@ -11,8 +11,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..collator import pad_text_batch
-from ..tokenization_flip import MASK_ID
+from ..tokenization.collator import pad_text_batch
+from ..tokenization.tokenization_flip import MASK_ID
 
 
 def singular_spectrum(matrix: torch.Tensor | np.ndarray, center: bool = True) -> np.ndarray:

@@ -19,10 +19,11 @@ from .modeling_p5 import P5ForCTR
 from .processing import BaselineProcessor
 from .processing_ctr_bert import CTRBertProcessor, DataCollatorForCTRBert
 from .processing_p5 import DataCollatorForP5, P5Processor, answer_token_ids
-from .training import train_baseline
+from .training import BaselineArguments, run_baseline, train_baseline
 
 __all__ = [
     "BASELINES",
+    "BaselineArguments",
     "Baseline",
     "BaselineCTROutput",
     "BaselineConfig",
@@ -46,6 +47,7 @@ __all__ = [
     "load_encoder_decoder",
     "load_text_tokenizer",
     "register_auto_classes",
+    "run_baseline",
     "train_baseline",
     "truncate_encoder_decoder",
 ]

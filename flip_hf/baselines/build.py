@@ -7,8 +7,8 @@ import os
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
-from ..auto_classes import register_auto_model
-from ..tokenization_flip import FlipTabularTokenizer
+from ..models.auto_classes import register_auto_model
+from ..tokenization.tokenization_flip import FlipTabularTokenizer
 from .configuration import CTRBertConfig, P5Config
 from .modeling_base import BaselinePreTrainedModel
 from .modeling_ctr_bert import CTRBertForCTR

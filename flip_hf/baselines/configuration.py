@@ -9,7 +9,7 @@ from typing import Any
 from transformers import AutoConfig, PretrainedConfig
 
 from ..data import check_field_sides
-from ..plm import TEXT_POOLINGS
+from ..models.plm import TEXT_POOLINGS
 
 try:  # transformers >= 5.2x: explicit sub-config spec
     from transformers.configuration_utils import SubConfigSpec

@@ -11,8 +11,8 @@ import torch
 from torch import nn
 from transformers import AutoConfig, AutoModelForSeq2SeqLM, AutoTokenizer, PreTrainedModel
 
+from ..models.plm import load_text_encoder, local_checkpoint
 from ..packaged_plm import default_plm_path
-from ..plm import load_text_encoder, local_checkpoint
 
 KINDS = ("encoder", "encoder-decoder")
 
@@ -35,7 +35,7 @@ def check_checkpoint_kind(plm_path: str | os.PathLike | None, kind: str, baselin
 
 
 def load_encoder(plm_path: str | os.PathLike | None = None, baseline: str = "CTR-BERT") -> PreTrainedModel:
-    """A local encoder (default: the packaged MiniLM) as `flip_hf.plm.load_text_encoder` loads it."""
+    """A local encoder (default: the packaged MiniLM) as `flip_hf.models.plm.load_text_encoder` loads it."""
     return load_text_encoder(check_checkpoint_kind(plm_path, "encoder", baseline))
 
 

@@ -11,7 +11,7 @@ from torch import nn
 from transformers import PreTrainedModel
 from transformers.utils import ModelOutput
 
-from ..prediction import predict_in_batches
+from ..models.prediction import predict_in_batches
 from ..schema import rows_to_columns
 
 

@@ -14,7 +14,7 @@ from torch import nn
 from transformers import AutoModel
 
 from ..id_models.layers import MLP
-from ..plm import pool_text, strip_pooler, truncate_layers
+from ..models.plm import pool_text, strip_pooler, truncate_layers
 from .configuration import CTRBertConfig
 from .encoders import load_encoder
 from .modeling_base import BaselineCTROutput, BaselinePreTrainedModel

@@ -13,9 +13,9 @@ from typing import Any
 import torch
 
 from ..data import check_field_sides
-from ..prompt_encoding import PromptEncoder
 from ..schema import LABEL_COLUMN, rows_to_columns
-from ..tokenization_flip import FlipTabularTokenizer
+from ..tokenization.prompt_encoding import PromptEncoder
+from ..tokenization.tokenization_flip import FlipTabularTokenizer
 
 PROCESSOR_FILE = "flip_baseline_processor.json"
 _FORMAT_VERSION = 1

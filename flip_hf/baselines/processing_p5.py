@@ -18,13 +18,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..collator import row_keys, uniforms
-from ..tokenization_flip import FlipTabularTokenizer
+from ..tokenization.collator import row_keys, uniforms
+from ..tokenization.tokenization_flip import FlipTabularTokenizer
 from .configuration import P5_TEMPLATES, TEMPLATE_SLOT, check_templates
 from .processing import BaselineProcessor, labels_tensor, pad_sequences
 
 TEMPLATE_STREAM = 5
-"""Stream of `flip_hf.collator.uniforms` for the template draws (the pretraining collator uses 1-4)."""
+"""Stream of `flip_hf.tokenization.collator.uniforms` for the template draws (the pretraining collator uses 1-4)."""
 
 
 def answer_token_ids(text_tokenizer: Any, words: Sequence[str]) -> list[int]:

@@ -33,7 +33,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..schema import LABEL_COLUMN, cell_to_text
+from ..schema import LABEL_COLUMN, cells_to_text
 
 __all__ = [
     "DataProtocolError",
@@ -110,7 +110,7 @@ def coerce_binary_labels(values, name: str = "data set") -> np.ndarray:
 def to_text(values: pd.Series | Sequence) -> pd.Series:
     """A column as text values: an `object` Series (index kept) of `str` or None.
 
-    Every cell becomes `flip_hf.schema.cell_to_text(cell)`: `3` and `3.0` -> `"3"`, `2.5` ->
+    Every cell becomes `flip_hf.schema.cell_to_text(cell)` (through `cells_to_text`): `3` and `3.0` -> `"3"`, `2.5` ->
     `"2.5"`, `True` -> `"True"`, text stripped; None, NaN/NA and empty strings -> None.
     """
     s = values if isinstance(values, pd.Series) else pd.Series(values)
@@ -121,7 +121,7 @@ def to_text(values: pd.Series | Sequence) -> pd.Series:
     elif all(type(v) is str for v in cells):
         text = [v.strip() or None for v in cells]
     else:
-        text = [cell_to_text(v) for v in cells]
+        text = cells_to_text(cells)
     return pd.Series(text, index=s.index, dtype=object)
 
 

@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from ..configuration_flip import PRETRAINING_PRESETS, FlipConfig
+from ..models.configuration_flip import PRETRAINING_PRESETS, FlipConfig
 from .definitions import Row
 from .profiles import Profile
 

@@ -17,12 +17,12 @@ import numpy as np
 from transformers import EarlyStoppingCallback, TrainingArguments, set_seed
 
 from ..baselines import build_baseline, load_baseline, load_text_tokenizer, train_baseline
-from ..collator import DataCollatorForCTR
-from ..configuration_flip import PRETRAINING_PRESETS
 from ..data import field_sides, has_built_in_copy
 from ..metrics import compute_ctr_metrics
-from ..modeling_flip import FlipForCTR
-from ..tokenization_flip import FlipTabularTokenizer
+from ..models.configuration_flip import PRETRAINING_PRESETS
+from ..models.modeling_flip import FlipForCTR
+from ..tokenization.collator import DataCollatorForCTR
+from ..tokenization.tokenization_flip import FlipTabularTokenizer
 from ..training.arguments import DataArguments, ModelArguments
 from ..training.checkpoints import checkpoint_folders, resolve_checkpoint
 from ..training.loops import (

@@ -31,7 +31,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..schema import cell_to_text, rows_to_columns
+from ..schema import cells_to_text, rows_to_columns
 
 ONNX_FILE = "model.onnx"
 ID_VIEW_FILE = "flip_id_view.json"
@@ -118,14 +118,10 @@ class IDViewEncoder:
             json.dump(self.spec, fh, ensure_ascii=False, indent=1)
         return str(path)
 
-    def _lookup(self, f: int, value: Any) -> int:
-        text = cell_to_text(value)
-        if text is None:
-            return self._unknown[f]
-        found = self._values[f].get(text)
-        if found is not None:
-            return found
-        return self.mask_id if self._unseen_is_mask else self._unknown[f]
+    def _column_ids(self, f: int, column: list[Any]) -> list[int]:
+        values, unknown = self._values[f], self._unknown[f]
+        unseen = self.mask_id if self._unseen_is_mask else unknown
+        return [unknown if text is None else values.get(text, unseen) for text in cells_to_text(column)]
 
     def encode(self, rows: Any) -> np.ndarray:
         """Feature ids (N, F) int64 of rows in any format `FlipTabularTokenizer` takes; a field absent
@@ -137,7 +133,7 @@ class IDViewEncoder:
                 f"Missing column(s) {missing}: this tokenizer was fitted on fields {self.field_names}, "
                 f"the rows have {list(columns)}."
             )
-        ids = [[self._lookup(f, v) for v in columns[name]] for f, name in enumerate(self.field_names)]
+        ids = [self._column_ids(f, columns[name]) for f, name in enumerate(self.field_names)]
         if not ids[0]:
             raise ValueError("Got an empty batch of rows.")
         return np.asarray(ids, dtype=np.int64).T.copy()
@@ -228,8 +224,8 @@ def export_folder(
     model_dir: str | os.PathLike, output_dir: str | os.PathLike, overwrite: bool = False
 ) -> dict[str, str]:
     """`export_id_onnx` of a saved model folder: its ID side (mode ``"id"``) and its saved tokenizer."""
-    from ..modeling_flip import FlipForCTR
-    from ..tokenization_flip import FlipTabularTokenizer
+    from ..models.modeling_flip import FlipForCTR
+    from ..tokenization.tokenization_flip import FlipTabularTokenizer
 
     model = FlipForCTR.from_pretrained(str(model_dir), mode="id")
     return export_id_onnx(model, FlipTabularTokenizer.from_pretrained(str(model_dir)), output_dir, overwrite)

@@ -17,8 +17,8 @@ from typing import Any, Union, get_args, get_origin
 
 from transformers import TrainingArguments
 
-from ..configuration_flip import PRETRAINING_PRESETS, FlipConfig
-from ..model_files import WEIGHTS_FILE
+from ..models.configuration_flip import PRETRAINING_PRESETS, FlipConfig
+from ..models.model_files import WEIGHTS_FILE
 from .checkpoints import checkpoint_folders
 
 logger = logging.getLogger("flip_hf")

@@ -1,5 +1,5 @@
 """Trainer checkpoints: the completeness of a ``checkpoint-N`` folder (its model files checked by
-`flip_hf.model_files`), and which checkpoint a resumed run starts from (a half-written one is
+`flip_hf.models.model_files`), and which checkpoint a resumed run starts from (a half-written one is
 skipped, never silently replaced by a fresh start)."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import os
 import re
 import zipfile
 
-from ..model_files import weights_problems
+from ..models.model_files import weights_problems
 
 logger = logging.getLogger(__name__)
 

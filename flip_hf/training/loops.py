@@ -10,9 +10,9 @@ from typing import Any
 
 import numpy as np
 
-from ..collator import DataCollatorForCTR
 from ..metrics import compute_ctr_metrics, ctr_metrics, sigmoid
-from ..tokenization_flip import FlipTabularTokenizer
+from ..tokenization.collator import DataCollatorForCTR
+from ..tokenization.tokenization_flip import FlipTabularTokenizer
 from .trainer import FlipTrainer
 
 CTR_TRAINING_DEFAULTS: dict[str, Any] = dict(  # paper Section V-A4 finetuning: Adam, batch 256
@@ -193,6 +193,19 @@ def evaluate_ctr(trainer: FlipTrainer, encoded, split: str) -> dict[str, float]:
     return predict_ctr(trainer, encoded, split)[0]
 
 
+def final_metrics(trainer, encoded, facts: dict[str, Any]) -> dict[str, Any]:
+    """The trained model read once on each split it has left: ``validation_auc`` /
+    ``validation_logloss`` (when there is a validation split) and the test ``auc`` / ``logloss`` (a
+    joint model adds its halves' AUCs and α, `predict_ctr`), with ``facts`` and the time it took."""
+    start = time.perf_counter()
+    results: dict[str, Any] = {}
+    if "validation" in encoded:
+        results.update({f"validation_{k}": v for k, v in evaluate_ctr(trainer, encoded, "validation").items()})
+    results.update(evaluate_ctr(trainer, encoded, "test"))
+    results.update(facts, eval_time_s=round(time.perf_counter() - start, 2))
+    return results
+
+
 def train_and_evaluate_ctr(
     model,
     tokenizer: FlipTabularTokenizer,
@@ -202,19 +215,10 @@ def train_and_evaluate_ctr(
     text_learning_rate: float | None = None,
     callbacks: list | None = None,
 ) -> tuple[dict[str, Any], FlipTrainer]:
-    """`train_ctr`, then the test split read once at the end; saves model + tokenizer.
-
-    Returns the test metrics (``auc``, ``logloss``; plus ``validation_auc`` / ``validation_logloss``
-    of the final model when there is a validation split; a joint model adds its halves' AUCs and α,
-    `predict_ctr`) with sizes and timings, and the trainer.
-    """
+    """`train_ctr`, then the test split read once at the end (`final_metrics`); saves model +
+    tokenizer. Returns the figures and the trainer."""
     trainer, encoded, facts = train_ctr(model, tokenizer, ds, training_args, text, text_learning_rate, callbacks)
-    start = time.perf_counter()
-    results: dict[str, Any] = {}
-    if "validation" in encoded:
-        results.update({f"validation_{k}": v for k, v in predict_ctr(trainer, encoded, "validation")[0].items()})
-    results.update(predict_ctr(trainer, encoded, "test")[0])
-    results.update(facts, eval_time_s=round(time.perf_counter() - start, 2))
+    results = final_metrics(trainer, encoded, facts)
     trainer.save_model(training_args.output_dir)
     return results, trainer
 
@@ -225,6 +229,7 @@ __all__ = [
     "device_description",
     "launcher_defaults",
     "evaluate_ctr",
+    "final_metrics",
     "predict_ctr",
     "subsample",
     "train_and_evaluate_ctr",

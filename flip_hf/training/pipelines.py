@@ -1,7 +1,7 @@
 """FLIP's runs as library functions, each taking argument objects (`flip_hf.training.arguments`) and
-returning its results: loading the data, fitting the tokenizer, pretraining (paper Section IV-C),
-building and finetuning a CTR model (Section IV-D). The command line (`flip_hf.cli`), the demo and
-the tables runner call these."""
+returning a result object (`flip_hf.training.results`): loading the data, fitting the tokenizer,
+pretraining (paper Section IV-C), building and finetuning a CTR model (Section IV-D). The command line
+(`flip_hf.cli`), the demo and the tables runner call these."""
 
 from __future__ import annotations
 
@@ -11,14 +11,15 @@ from typing import Any
 
 from transformers import TrainingArguments, set_seed
 
-from ..collator import DataCollatorForFlipPretraining
-from ..configuration_flip import FlipConfig
 from ..data import load_ctr_dataset
-from ..hub import add_auto_map, build_model_card, save_model_card
-from ..modeling_flip import FlipForCTR, FlipForPretraining, truncate_text_layers
-from ..tokenization_flip import FlipTabularTokenizer
+from ..models.configuration_flip import FlipConfig
+from ..models.modeling_flip import FlipForCTR, FlipForPretraining, truncate_text_layers
+from ..tokenization.collator import DataCollatorForFlipPretraining
+from ..tokenization.tokenization_flip import FlipTabularTokenizer
 from .arguments import DataArguments, ModelArguments
+from .hub import add_auto_map, build_model_card, save_model_card
 from .loops import subsample, train_and_evaluate_ctr, write_results
+from .results import CTRResult, PretrainResult
 from .trainer import FlipPretrainingTrainer
 
 logger = logging.getLogger("flip_hf")
@@ -55,9 +56,9 @@ def fit_tokenizer(ds, args: DataArguments, text_tokenizer: Any = None) -> FlipTa
 
 
 def run_pretrain(model_args: ModelArguments, overrides: dict[str, Any], data_args: DataArguments,
-                 training_args: TrainingArguments) -> dict[str, Any]:  # fmt: skip
+                 training_args: TrainingArguments) -> PretrainResult:  # fmt: skip
     """FLIP modality-alignment pretraining (paper Section IV-C) with `FlipConfig` ``overrides`` (a
-    preset's and the caller's, `config_overrides`); saves model + tokenizer, returns a summary (also
+    preset's and the caller's, `config_overrides`); saves model + tokenizer, returns its summary (also
     written to ``pretrain_results.json``)."""
     ds = load_data(data_args)
     tokenizer = fit_tokenizer(ds, data_args, text_tokenizer=model_args.plm)
@@ -109,7 +110,7 @@ def run_pretrain(model_args: ModelArguments, overrides: dict[str, Any], data_arg
     if training_args.should_save:
         write_results(training_args.output_dir, summary, "pretrain_results.json")
     logger.info("pretraining done in %.1f s -> %s", elapsed, training_args.output_dir)
-    return summary
+    return PretrainResult(training_args.output_dir, summary)
 
 
 def build_ctr_model(model_args: ModelArguments, overrides: dict[str, Any], ds, data_args: DataArguments):
@@ -133,7 +134,7 @@ def build_ctr_model(model_args: ModelArguments, overrides: dict[str, Any], ds, d
 
 
 def run_finetune(model_args: ModelArguments, overrides: dict[str, Any], data_args: DataArguments,
-                 training_args: TrainingArguments) -> dict[str, Any]:  # fmt: skip
+                 training_args: TrainingArguments) -> CTRResult:  # fmt: skip
     """Finetune FLIP (``mode="joint"``), FLIP_ID (``"id"``) or FLIP_PLM (``"plm"``) for CTR (paper
     Section IV-D) with `FlipConfig` ``overrides``; test once at the end; save model, tokenizer,
     ``results.json`` and a filled-in model card. Without ``pretrained_dir``, mode ``"id"`` is the plain
@@ -178,7 +179,7 @@ def run_finetune(model_args: ModelArguments, overrides: dict[str, Any], data_arg
         if training_args.push_to_hub:
             trainer.push_to_hub(commit_message=f"{mode} finetuned, test AUC {results['auc']:.4f}")
     logger.info("test AUC %.4f  Logloss %.4f  (%s)", results["auc"], results["logloss"], mode)
-    return results
+    return CTRResult(training_args.output_dir, results)
 
 
 __all__ = ["build_ctr_model", "fit_tokenizer", "load_data", "run_finetune", "run_pretrain"]

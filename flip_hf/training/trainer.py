@@ -14,8 +14,8 @@ from typing import Any
 import torch
 from transformers import Trainer, TrainerCallback
 
-from ..hub import create_hub_repo, push_checkpoint_to_hub
 from .checkpoints import resolve_checkpoint
+from .hub import create_hub_repo, push_checkpoint_to_hub
 
 logger = logging.getLogger(__name__)
 
@@ -37,7 +37,7 @@ class FlipTrainer(Trainer):
     keep the Trainer's optimizer/scheduler/RNG state files, which resuming needs.) It resumes only
     from a complete checkpoint (``resume_from_checkpoint`` also takes ``"last"``; see
     `resolve_checkpoint`), names the state file that fails to load, and pushes only the model,
-    tokenizer, card and config files to the Hub (`flip_hf.hub.HUB_FILES`).
+    tokenizer, card and config files to the Hub (`flip_hf.training.hub.HUB_FILES`).
 
     ``text_learning_rate``: the text encoder's parameters get this learning rate, the rest the
     Trainer's ``learning_rate``; a joint model's fusion logit gets ``config.alpha_learning_rate``, and
@@ -126,7 +126,7 @@ class FlipTrainer(Trainer):
                 f"read with torch.load(weights_only=True)): {type(err).__name__}: {err}"
             ) from err
 
-    # -- Hub: the model, tokenizer, card and config files only (`flip_hf.hub.upload_folder_contents`)
+    # -- Hub: the model, tokenizer, card and config files only (`flip_hf.training.hub.upload_folder_contents`)
     def init_hf_repo(self, token: str | None = None, private: bool | None = None) -> None:
         """Create the Hub repo (``hub_model_id``, else the output folder's name); private unless
         ``hub_private_repo=False``."""

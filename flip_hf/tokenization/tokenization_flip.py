@@ -1,6 +1,6 @@
 """`FlipTabularTokenizer`: one table row -> FLIP's two views (paper Section III-A): ``feature_ids``
 (one id per field) for the ID-based CTR model, and the hard-template prompt ``"<field> is <value>."``
-with its ``token_field_ids`` for the language model, tokenized by `flip_hf.prompt_encoding.PromptEncoder`.
+with its ``token_field_ids`` for the language model, tokenized by `flip_hf.tokenization.prompt_encoding.PromptEncoder`.
 
 Feature-id layout (one global space of size M = ``feature_vocab_size``)::
 
@@ -29,9 +29,9 @@ import numpy as np
 import torch
 from transformers import AutoTokenizer, BatchEncoding, PreTrainedTokenizerBase
 
-from .packaged_plm import default_plm_path
+from ..packaged_plm import default_plm_path
+from ..schema import LABEL_COLUMN, cells_to_text, rows_to_columns
 from .prompt_encoding import PromptEncoder
-from .schema import LABEL_COLUMN, cell_to_text, rows_to_columns
 from .tokenization_io import FORMAT_VERSION, TokenizerFilesMixin
 
 PAD_ID = 0
@@ -41,6 +41,11 @@ UNSEEN_TEXT_MODES = ("value", "unknown")
 """``unseen_text`` modes: keep an unseen value's raw text (the default), or write "unknown"."""
 UNSEEN_ID_MODES = ("unknown", "mask")
 """``unseen_id`` modes: an unseen value's feature id is its field's unknown id (the default) or <MASK>."""
+
+
+def _rows_tensor(columns: list[list[int]]) -> torch.Tensor:
+    """Per-field id lists as a (rows, fields) int64 tensor."""
+    return torch.tensor(columns, dtype=torch.long).T.contiguous()
 
 
 def _hash(text: str) -> str:
@@ -184,7 +189,7 @@ class FlipTabularTokenizer(TokenizerFilesMixin):
         vocab, counts, unknown = {}, {}, {}
         for name in field_names:
             column = read_column(name)
-            counter = Counter(cell_to_text(v) for v in column)
+            counter = Counter(cells_to_text(column))
             missing = counter.pop(None, 0)
             kept = sorted(((v, c) for v, c in counter.items() if c >= min_count), key=lambda vc: (-vc[1], vc[0]))
             vocab[name] = [v for v, _ in kept]
@@ -266,14 +271,16 @@ class FlipTabularTokenizer(TokenizerFilesMixin):
     def _lookup(self, f: int, column: Sequence[Any]) -> tuple[list[int], list[str | None]]:
         table, unk = self._value_to_id[f], self._offsets[f]
         unseen = MASK_ID if self.unseen_id == "mask" else unk
-        texts = [cell_to_text(v) for v in column]
+        texts = cells_to_text(column)
         return [table.get(t, unseen) if t is not None else unk for t in texts], texts
 
     def encode_features(self, rows: Any) -> torch.Tensor:
         """Feature ids only (B, F) int64: the cheap path for ID-only models."""
-        columns = self._check_columns(rows_to_columns(rows))
-        ids = [self._lookup(f, columns[name])[0] for f, name in enumerate(self.field_names)]
-        return torch.tensor(ids, dtype=torch.long).T.contiguous()
+        return _rows_tensor(self._field_ids(self._check_columns(rows_to_columns(rows))))
+
+    def _field_ids(self, columns: Mapping[str, Sequence[Any]]) -> list[list[int]]:
+        """Per field (columns, not rows): the feature ids."""
+        return [self._lookup(f, columns[name])[0] for f, name in enumerate(self.field_names)]
 
     def field_columns(self, rows: Any) -> dict[str, list[Any]]:
         """The field columns of ``rows`` (any row format `__call__` takes), checked: a KeyError names
@@ -336,10 +343,14 @@ class FlipTabularTokenizer(TokenizerFilesMixin):
         ``padding``: False or "do_not_pad" (lists of different lengths, for `Dataset.map` + a
         collator), True or "longest", or "max_length". ``return_tensors="pt"`` needs padding when lengths differ.
         """
+        if return_tensors not in (None, "pt"):
+            raise ValueError("return_tensors must be None or 'pt'.")
         columns = self._check_columns(rows_to_columns(rows))
-        ids, texts = self._row_texts(columns)
-        batch = len(ids[0])
-        data: dict[str, Any] = {"feature_ids": [list(r) for r in zip(*ids)]}
+        ids, texts = self._row_texts(columns) if text else (self._field_ids(columns), None)
+        data: dict[str, Any] = {
+            "feature_ids": _rows_tensor(ids) if return_tensors == "pt" else [list(r) for r in zip(*ids)]
+        }
+        batch = len(data["feature_ids"])
         if text:
             input_ids, field_ids = self.prompt_encoder.encode(
                 [list(r) for r in zip(*texts)], max_length=(max_length or self.max_length) if truncation else None
@@ -356,8 +367,6 @@ class FlipTabularTokenizer(TokenizerFilesMixin):
         if LABEL_COLUMN in columns and LABEL_COLUMN not in self.field_names:
             data[LABEL_COLUMN] = list(columns[LABEL_COLUMN])
         assert all(len(v) == batch for v in data.values())
-        if return_tensors not in (None, "pt"):
-            raise ValueError("return_tensors must be None or 'pt'.")
         return BatchEncoding(data, tensor_type=return_tensors)
 
     def decode_field_values(self, input_ids: Sequence[int], token_field_ids: Sequence[int]) -> dict[str, str]:

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .schema import LABEL_COLUMN
+from ..schema import LABEL_COLUMN
 from .tokenization_flip import MASK_ID, FlipTabularTokenizer
 
 _TEXT_KEYS = ("input_ids", "attention_mask", "token_field_ids")

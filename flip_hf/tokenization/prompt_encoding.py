@@ -77,7 +77,7 @@ class PromptEncoder:
     ```python
     >>> from transformers import AutoTokenizer
     >>> from flip_hf import default_plm_path
-    >>> from flip_hf.prompt_encoding import PromptEncoder
+    >>> from flip_hf.tokenization.prompt_encoding import PromptEncoder
 
     >>> encoder = PromptEncoder(["occupation", "gender"], AutoTokenizer.from_pretrained(default_plm_path()))
     >>> encoder.prompt(["writer", "female"])

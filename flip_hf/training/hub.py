@@ -8,8 +8,8 @@ from typing import Any
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
-from .model_files import WEIGHTS_FILE, WEIGHTS_INDEX_FILE
-from .tokenization_io import FEATURE_VOCAB_FILE
+from ..models.model_files import WEIGHTS_FILE, WEIGHTS_INDEX_FILE
+from ..tokenization.tokenization_io import FEATURE_VOCAB_FILE
 
 MODEL_CARD_TEMPLATE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "model_card_template.md")
 MODE_NAMES = {"joint": "FLIP", "id": "FLIP_ID", "plm": "FLIP_PLM"}
@@ -85,14 +85,15 @@ INSTALL_COMMAND = f'pip install "git+{FLIP_HF_SOURCE}"'
 look-alike one; issue #26)."""
 
 
-def _remote_code_stub(what: str, names: str, module: str) -> str:
-    """An entry-point module that imports ``names`` from the installed flip_hf, or stops with
-    `INSTALL_COMMAND`. The import sits in a ``try`` so that transformers' import check skips it."""
+def _remote_code_stub(what: str, names: str) -> str:
+    """An entry-point module that imports ``names`` from the installed flip_hf's top level (names that
+    stay where they are when modules move), or stops with `INSTALL_COMMAND`. The import sits in a
+    ``try`` so that transformers' import check skips it."""
     return (
         f'"""Hub entry point: {what} of the installed flip_hf. flip_hf is not published on PyPI;\n'
         f'install it from its source: {INSTALL_COMMAND}.\n"""\n\n'
         "try:\n"
-        f"    from flip_hf.{module} import {names}  # noqa: F401\n"
+        f"    from flip_hf import {names}  # noqa: F401\n"
         "except ModuleNotFoundError as err:\n"
         "    if err.name != 'flip_hf':\n"
         "        raise\n"
@@ -104,8 +105,8 @@ def _remote_code_stub(what: str, names: str, module: str) -> str:
 
 
 _REMOTE_CODE_STUBS = {
-    "configuration_flip.py": _remote_code_stub("the config class", "FlipConfig", "configuration_flip"),
-    "modeling_flip.py": _remote_code_stub("the model classes", "FlipForCTR, FlipForPretraining", "modeling_flip"),
+    "configuration_flip.py": _remote_code_stub("the config class", "FlipConfig"),
+    "modeling_flip.py": _remote_code_stub("the model classes", "FlipForCTR, FlipForPretraining"),
 }
 
 

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 from transformers import AutoModel, PreTrainedModel
 
-from .packaged_plm import default_plm_path
+from ..packaged_plm import default_plm_path
 
 TEXT_POOLINGS = ("cls", "mean")
 

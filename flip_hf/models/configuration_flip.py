@@ -7,7 +7,7 @@ from typing import Any
 
 from transformers import AutoConfig, PretrainedConfig
 
-from .id_models import DEFAULT_EMBEDDING_DIM, DEFAULT_MLP_HIDDEN_SIZES
+from ..id_models import DEFAULT_EMBEDDING_DIM, DEFAULT_MLP_HIDDEN_SIZES
 from .plm import TEXT_POOLINGS
 
 try:  # transformers >= 5.2x: explicit sub-config spec (optional text side)

@@ -8,7 +8,7 @@ from collections.abc import Callable, Mapping
 import torch
 from torch import nn
 
-from .metrics import click_probabilities
+from ..metrics import click_probabilities
 
 
 def predict_in_batches(

@@ -19,9 +19,9 @@ from transformers import AutoModel, PreTrainedModel
 from transformers import initialization as init
 from transformers.utils import ModelOutput
 
+from ..id_models import IDModelBase, build_id_model
 from .auto_classes import register_auto_model
 from .configuration_flip import FlipConfig
-from .id_models import IDModelBase, build_id_model
 from .model_files import model_folder_problems
 from .plm import load_text_encoder, pool_text, strip_pooler, truncate_layers
 from .prediction import predict_in_batches
