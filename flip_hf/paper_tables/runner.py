@@ -11,7 +11,9 @@ import logging
 import os
 import shutil
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from transformers import EarlyStoppingCallback, TrainingArguments, set_seed
@@ -488,25 +490,17 @@ def _row_result(row: Row, profile: Profile, seed: int, work_dir: Path, recipe: d
         result = None
     if result is not None or not train:
         return result
-    start = time.perf_counter()
-    pretrained_dir, pretrain = (None, None)
-    if row.preset:
-        pretraining = whole_train(profile) if profile.pretrain_on_whole_train else profile
-        pretrained_dir, pretrain = ensure_pretrained(row, pretraining, work_dir)
-    if not row.budget_of:
-        result = finetune_row(row, profile, seed, work_dir, pretrained_dir, grid)
-    else:
+
+    def run(pretrained_dir: Path | None) -> dict:
+        if not row.budget_of:
+            return finetune_row(row, profile, seed, work_dir, pretrained_dir, grid)
         final = model_dir(row, profile.replace(refit=False), seed, work_dir, recipe)
-        result = train_recipe(row, profile, seed, work_dir, final, pretrained_dir, recipe["learning_rate"],
-                              recipe["epochs"], text_learning_rate=recipe.get("text_learning_rate"))  # fmt: skip
-        result["best_epoch"] = None
-    result.update(
-        seed=seed,
-        pretrain=_pretrain_facts(pretrained_dir, pretrain),
-        wall_time_s=round(time.perf_counter() - start, 1),
-    )
-    _write_json(path, result)
-    return result
+        out = train_recipe(row, profile, seed, work_dir, final, pretrained_dir, recipe["learning_rate"],
+                           recipe["epochs"], text_learning_rate=recipe.get("text_learning_rate"))  # fmt: skip
+        return {**out, "best_epoch": None}
+
+    pretraining = whole_train(profile) if profile.pretrain_on_whole_train else profile
+    return _train_and_record(row, pretraining, seed, work_dir, path, run)
 
 
 def _refit_result(row: Row, profile: Profile, seed: int, work_dir: Path, selected: dict, epochs: float,
@@ -518,18 +512,30 @@ def _refit_result(row: Row, profile: Profile, seed: int, work_dir: Path, selecte
     if result is not None and (_pair(result) != _pair(selected) or result.get("refit_epochs") != epochs):
         result = None  # the selection, or the row's epoch count, changed since
     if result is None and train:
-        start = time.perf_counter()
-        pretrained_dir, pretrain = (None, None)
-        if row.preset:
-            pretrained_dir, pretrain = ensure_pretrained(row, whole_train(profile), work_dir)
-        result = refit_row(row, profile, seed, work_dir, pretrained_dir, selected, epochs, recipe)
-        result.update(
-            seed=seed,
-            refit_epochs=epochs,
-            pretrain=_pretrain_facts(pretrained_dir, pretrain),
-            wall_time_s=round(selected["wall_time_s"] + time.perf_counter() - start, 1),
-        )
-        _write_json(path, result)
+        result = _train_and_record(
+            row, whole_train(profile), seed, work_dir, path,
+            lambda pretrained_dir: refit_row(row, profile, seed, work_dir, pretrained_dir, selected, epochs, recipe),
+            earlier_wall_time_s=selected["wall_time_s"], refit_epochs=epochs,
+        )  # fmt: skip
+    return result
+
+
+def _train_and_record(row: Row, pretraining: Profile, seed: int, work_dir: Path, path: Path,
+                      run: Callable[[Path | None], dict], earlier_wall_time_s: float = 0.0,
+                      **facts: Any) -> dict:  # fmt: skip
+    """``run(pretrained_dir)`` (the row's pretraining on ``pretraining``'s train split, made or read
+    back; None without one), recorded in ``path`` with its seed, pretraining, ``facts`` and wall time
+    (plus ``earlier_wall_time_s``: a refit's selection)."""
+    start = time.perf_counter()
+    pretrained_dir, pretrain = ensure_pretrained(row, pretraining, work_dir) if row.preset else (None, None)
+    result = run(pretrained_dir)
+    result.update(
+        seed=seed,
+        pretrain=_pretrain_facts(pretrained_dir, pretrain),
+        wall_time_s=round(earlier_wall_time_s + time.perf_counter() - start, 1),
+        **facts,
+    )
+    _write_json(path, result)
     return result
 
 
