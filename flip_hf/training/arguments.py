@@ -99,7 +99,19 @@ class ModelArguments:
 @dataclass
 class FlipTrainingArguments(TrainingArguments):
     """`TrainingArguments` plus ``overwrite_output_dir`` (which transformers 5 dropped): a script refuses
-    an ``output_dir`` that holds a finished or an interrupted run unless it is given (or the run resumes)."""
+    an ``output_dir`` that holds a finished or an interrupted run unless it is given (or the run resumes);
+    and ``global_train_batch_size``, the batch of one optimizer step over every process and accumulation
+    step (`apply_global_batch`)."""
+
+    global_train_batch_size: int | None = field(
+        default=None,
+        metadata={
+            "help": "Rows per optimizer step over all processes and accumulation steps (the paper's pretraining "
+            "batch 1024 is this): sets --per_device_train_batch_size to it / (world size x "
+            "--gradient_accumulation_steps), which must divide it. Contrastive negatives span the processes "
+            "of one micro-step (per-device batch x world size), not the accumulation steps."
+        },
+    )
 
     overwrite_output_dir: bool = field(
         default=False,
@@ -186,10 +198,60 @@ def config_overrides(args: Any, preset: str = "flip") -> dict[str, Any]:
     return out
 
 
+def apply_global_batch(training_args: TrainingArguments) -> None:
+    """Set ``per_device_train_batch_size`` from ``global_train_batch_size`` (when given) for this
+    launch's world size and accumulation steps; a ValueError when they do not divide it."""
+    total = getattr(training_args, "global_train_batch_size", None)
+    if total is None:
+        return
+    split = training_args.world_size * training_args.gradient_accumulation_steps
+    if total < 1 or total % split:
+        raise ValueError(
+            f"--global_train_batch_size {total} is not a positive multiple of world size {training_args.world_size} "
+            f"x --gradient_accumulation_steps {training_args.gradient_accumulation_steps} = {split}."
+        )
+    training_args.per_device_train_batch_size = total // split
+
+
+def check_sharding(training_args: TrainingArguments) -> None:
+    """FSDP or DeepSpeed asked for (``--fsdp``, ``--deepspeed`` or ``accelerate launch --use_fsdp`` /
+    ``--use_deepspeed``) on a machine without CUDA is a ValueError: there the Trainer does not shard and
+    would train with plain DDP instead, unannounced."""
+    import torch
+    from transformers.utils import strtobool
+
+    asked = [
+        name
+        for name, on in (
+            ("--fsdp", bool(getattr(training_args, "fsdp", None))),
+            ("--deepspeed", bool(getattr(training_args, "deepspeed", None))),
+            ("accelerate --use_fsdp", strtobool(os.environ.get("ACCELERATE_USE_FSDP", "false"))),
+            ("accelerate --use_deepspeed", strtobool(os.environ.get("ACCELERATE_USE_DEEPSPEED", "false"))),
+        )
+        if on
+    ]
+    if asked and not torch.cuda.is_available():
+        raise ValueError(
+            f"{asked[0]} shards the model over GPUs; this machine has none, and on the CPU the Trainer would train "
+            "with plain DDP instead. Drop the sharding options (data parallelism works on the CPU)."
+        )
+
+
+def batch_layout(training_args: TrainingArguments) -> str:
+    """How one optimizer step's rows are laid out, for the log."""
+    per, world, accum = (training_args.per_device_train_batch_size, training_args.world_size,
+                         training_args.gradient_accumulation_steps)  # fmt: skip
+    return (
+        f"global batch {per * world * accum} = {per} per process x {world} process(es) x {accum} accumulation "
+        f"step(s); contrastive negatives span {per * world} rows"
+    )
+
+
 def parse_run_arguments(types: tuple[type, ...], defaults: dict[str, Any], argv: list[str] | None = None) -> tuple:
     """The argument dataclasses ``types`` (the last one a `TrainingArguments`) parsed from ``argv`` with
     ``defaults`` and the machine's launcher defaults; then the run's set-up, one home for every entry
-    point: logging, the output-folder check (`check_output_dir`) and the seed."""
+    point: logging, the global batch (`apply_global_batch`), the output-folder check (`check_output_dir`)
+    and the seed."""
     from transformers import HfArgumentParser, set_seed
 
     from .logs import setup_logging
@@ -199,6 +261,8 @@ def parse_run_arguments(types: tuple[type, ...], defaults: dict[str, Any], argv:
     parser.set_defaults(**defaults, **launcher_defaults())
     parsed = parser.parse_args_into_dataclasses(args=argv)
     setup_logging()
+    check_sharding(parsed[-1])
+    apply_global_batch(parsed[-1])
     check_output_dir(parsed[-1])
     set_seed(parsed[-1].seed)
     return tuple(parsed)
@@ -210,7 +274,10 @@ __all__ = [
     "FlipConfigArguments",
     "FlipTrainingArguments",
     "ModelArguments",
+    "apply_global_batch",
+    "batch_layout",
     "check_output_dir",
+    "check_sharding",
     "config_overrides",
     "parse_run_arguments",
 ]

@@ -16,7 +16,7 @@ from ..models.configuration_flip import FlipConfig
 from ..models.modeling_flip import FlipForCTR, FlipForPretraining, truncate_text_layers
 from ..tokenization.collator import DataCollatorForFlipPretraining
 from ..tokenization.tokenization_flip import FlipTabularTokenizer
-from .arguments import DataArguments, ModelArguments
+from .arguments import DataArguments, ModelArguments, batch_layout
 from .hub import add_auto_map, build_model_card, save_model_card
 from .loops import subsample, train_and_evaluate_ctr, write_results
 from .results import CTRResult, PretrainResult
@@ -70,9 +70,9 @@ def run_pretrain(model_args: ModelArguments, overrides: dict[str, Any], data_arg
     if model_args.num_text_layers:
         truncate_text_layers(model, model_args.num_text_layers)
     logger.info(
-        "%s: %d pretraining rows, %d fields, %d feature ids; %d parameters; world size %d",
+        "%s: %d pretraining rows, %d fields, %d feature ids; %d parameters; %s",
         data_args.dataset, len(train), tokenizer.num_fields, tokenizer.feature_vocab_size,
-        model.num_parameters(), training_args.world_size,
+        model.num_parameters(), batch_layout(training_args),
     )  # fmt: skip
     trainer = FlipPretrainingTrainer(
         model=model,
@@ -106,6 +106,9 @@ def run_pretrain(model_args: ModelArguments, overrides: dict[str, Any], data_arg
         },
         "loss_curve": logged,
         "world_size": training_args.world_size,
+        "global_batch_size": training_args.per_device_train_batch_size
+        * training_args.world_size
+        * training_args.gradient_accumulation_steps,
     }
     if training_args.should_save:
         write_results(training_args.output_dir, summary, "pretrain_results.json")
